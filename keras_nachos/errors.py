@@ -1,0 +1,29 @@
+"""Error messages in Keras' wording."""
+
+
+def invalid_value(argument, expected, received):
+    """Returns a `ValueError` worded like Keras' own argument checks.
+
+    Args:
+        argument: String, the argument's name.
+        expected: String, what a valid value looks like
+            (e.g. "a float between 0 and 1").
+        received: The value that was passed.
+
+    Returns:
+        A `ValueError` to raise:
+        "Invalid value received for argument `x`. Expected ... Received: x=...".
+    """
+    return ValueError(
+        f"Invalid value received for argument `{argument}`. "
+        f"Expected {expected}. Received: {argument}={received!r}"
+    )
+
+
+def invalid_type(argument, expected, received):
+    """Like `invalid_value`, for a value of the wrong type (`TypeError`)."""
+    return TypeError(
+        f"Invalid type received for argument `{argument}`. "
+        f"Expected {expected}. Received: {argument}={received!r} "
+        f"of type {type(received).__name__}"
+    )
