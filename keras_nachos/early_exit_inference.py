@@ -1,0 +1,181 @@
+"""Real batched early exit: stage-by-stage execution of an EarlyExitModel."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class EarlyExitResult:
+    """What `EarlyExitModel.predict_early_exit` returns.
+
+    Attributes:
+        predictions: Integer array `(n,)`, predicted class ids.
+        exit_indices: Integer array `(n,)`, the 0-based exit each sample left
+            at (`num_exits - 1` is the final exit).
+        macs: Integer array `(n,)`, MACs spent on each sample (cumulative
+            convention: every head on the way is paid).
+        probabilities: Float array `(n, num_classes)`, class probabilities at
+            the exit taken.
+        exit_names: List of exit names.
+        exit_macs: List of cumulative MACs to reach each exit.
+        backbone_macs: MACs of the network without early exits.
+    """
+
+    predictions: np.ndarray
+    exit_indices: np.ndarray
+    macs: np.ndarray
+    probabilities: np.ndarray
+    exit_names: list
+    exit_macs: list
+    backbone_macs: int
+
+    @property
+    def exit_fractions(self):
+        """Share of samples leaving at each exit."""
+        counts = np.bincount(self.exit_indices, minlength=len(self.exit_names))
+        return counts / max(1, len(self.exit_indices))
+
+    @property
+    def expected_macs(self):
+        """Mean MACs per sample."""
+        return float(np.mean(self.macs)) if len(self.macs) else 0.0
+
+    @property
+    def macs_ratio(self):
+        """Expected MACs over the MACs of the network without early exits."""
+        return self.expected_macs / self.backbone_macs
+
+    def accuracy(self, y):
+        """Accuracy of `predictions` against labels `y`."""
+        y = np.asarray(y).reshape(-1)
+        return float(np.mean(self.predictions == y))
+
+    def __repr__(self):
+        fractions = ", ".join(
+            f"{n}={f:.3f}" for n, f in zip(self.exit_names, self.exit_fractions)
+        )
+        return (
+            f"EarlyExitResult(samples={len(self.predictions)}, "
+            f"exit_fractions=[{fractions}], "
+            f"expected_macs={self.expected_macs:,.0f}, "
+            f"macs_ratio={self.macs_ratio:.3f})"
+        )
+
+
+class StagedRunner:
+    """Runs an EarlyExitModel stage by stage, forwarding only pending samples.
+
+    Stage `i` is the backbone between exit points `i - 1` and `i` (a
+    functional sub-model sharing the backbone's layers). Each step is one
+    compiled `tf.function` with an unknown batch size, so shrinking batches do
+    not retrace. A stage is never called on an empty batch (oneDNN's Conv2D
+    returns a wrong shape for one).
+    """
+
+    def __init__(self, model):
+        bounds = (
+            [model.backbone.inputs[0]]
+            + list(model._cut_tensors)
+            + [model.backbone.outputs[0]]
+        )
+        self.model = model
+        self.stage_models = [keras.Model(a, b) for a, b in zip(bounds, bounds[1:])]
+        self.exit_layers = list(model.heads) + [model._final_layer]
+        self.input_dtype = model.backbone.inputs[0].dtype
+        self._steps = [
+            self._make_step(stage, exit_layer, tuple(start.shape))
+            for stage, exit_layer, start in zip(
+                self.stage_models, self.exit_layers, bounds[:-1]
+            )
+        ]
+
+    def _make_step(self, stage, exit_layer, input_shape):
+        spec = tf.TensorSpec((None,) + input_shape[1:], dtype=stage.inputs[0].dtype)
+
+        @tf.function(input_signature=[spec])
+        def step(features):
+            features = stage(features, training=False)
+            output = features if exit_layer is None else exit_layer(
+                features, training=False
+            )
+            return features, output
+
+        return step
+
+    def mac_table(self):
+        """Backbone MACs of each stage and MACs of each exit's head."""
+        from keras_nachos.heads.exit_head import layer_macs_at
+        from keras_nachos.mac_counter import count_macs
+
+        stages = [count_macs(m) for m in self.stage_models]
+        heads = [
+            0 if layer is None else layer_macs_at(layer, tuple(m.outputs[0].shape))
+            for layer, m in zip(self.exit_layers, self.stage_models)
+        ]
+        return {"stages": stages, "heads": heads}
+
+    def _batches(self, x, batch_size):
+        if isinstance(x, tf.data.Dataset):
+            for element in x:
+                if isinstance(element, (tuple, list)):
+                    element = element[0]
+                yield element
+            return
+        x = np.asarray(x) if not tf.is_tensor(x) else x
+        for start in range(0, int(x.shape[0]), batch_size):
+            yield x[start : start + batch_size]
+
+    def run(self, x, rule, thresholds, batch_size=256, verbose=0):
+        num_classes = self.model.num_classes
+        last = len(self._steps) - 1
+        predictions, exits, probabilities = [], [], []
+        total = None if isinstance(x, tf.data.Dataset) else int(len(x))
+        progbar = keras.utils.Progbar(total, verbose=verbose) if verbose else None
+        for batch in self._batches(x, batch_size):
+            features = tf.cast(batch, self.input_dtype)
+            n = int(features.shape[0])
+            batch_exit = np.full(n, last, dtype="int32")
+            batch_probs = np.zeros((n, num_classes), dtype="float32")
+            pending = np.arange(n)
+            carry = rule.initial_carry(n)
+            for i, step in enumerate(self._steps):
+                if pending.size == 0:
+                    break
+                features, output = step(features)
+                output = output.numpy()
+                if i == last:
+                    batch_probs[pending] = output[:, :num_classes]
+                    break
+                fires, carry = rule.decide(output, thresholds[i], num_classes, carry)
+                leaving = pending[fires]
+                batch_exit[leaving] = i
+                batch_probs[leaving] = output[fires, :num_classes]
+                stay = ~fires
+                if not stay.any():
+                    pending = pending[stay]
+                    break
+                if fires.any():
+                    keep = np.flatnonzero(stay)
+                    features = tf.gather(features, keep)
+                    if carry is not None:
+                        carry = carry[keep]
+                    pending = pending[keep]
+            predictions.append(batch_probs.argmax(axis=1).astype("int32"))
+            exits.append(batch_exit)
+            probabilities.append(batch_probs)
+            if progbar is not None:
+                progbar.add(n)
+        if not exits:
+            return (
+                np.zeros((0,), "int32"),
+                np.zeros((0,), "int32"),
+                np.zeros((0, num_classes), "float32"),
+            )
+        return (
+            np.concatenate(predictions),
+            np.concatenate(exits),
+            np.concatenate(probabilities),
+        )

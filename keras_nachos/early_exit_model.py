@@ -1,0 +1,761 @@
+"""The early-exit model: a backbone with exit heads at chosen points."""
+
+import inspect
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from keras.src.saving import serialization_lib
+
+from keras_nachos import exit_rules
+from keras_nachos import heads as heads_module
+from keras_nachos.early_exit_inference import EarlyExitResult
+from keras_nachos.early_exit_inference import StagedRunner
+from keras_nachos.errors import invalid_type
+from keras_nachos.errors import invalid_value
+from keras_nachos.exit_weights import ExitWeightSchedule
+from keras_nachos.exit_weights import ExitWeightScheduler
+from keras_nachos.losses import MultiExitLoss
+
+
+class _TrainingState:
+    """Plain holder for compile-time state that Keras must not track."""
+
+    def __init__(self, num_exits):
+        self.exit_weights = tf.Variable(
+            np.ones(num_exits, "float32"), trainable=False, name="exit_weights"
+        )
+        self.schedule = None
+        self.exit_losses = None
+        self.multi_exit_loss = None
+        self.loss_trackers = {}
+        self.compile_config = None
+
+
+@keras.saving.register_keras_serializable(package="keras_nachos")
+class EarlyExitModel(keras.Model):
+    """A backbone with early-exit classifiers, one output per exit.
+
+    The model is a functional Keras model whose outputs are a dict of class
+    probabilities, one entry per exit, in order: `"exit_1"`, `"exit_2"`, ...,
+    `"final"` (`model.exit_names`). Heads with `confidence=True` add one column
+    (the exit confidence) after the `num_classes` probabilities.
+
+    Most users build one with `EarlyExitModel.from_backbone(...)`. Training
+    takes one label array for all exits (`model.fit(x, y)`); inference with a
+    real early exit is `model.predict_early_exit(x, thresholds)`.
+
+    Args:
+        backbone: A functional `keras.Model` with a single input and output.
+        exit_points: List of layer names of `backbone`, in graph order; an
+            early exit is attached after each.
+        heads: List of `ExitHead` layers, one per exit point.
+        final_head: Optional `ExitHead` put on the backbone's output (for a
+            backbone without a classifier). Defaults to `None`: the backbone's
+            output is the final exit.
+        final_softmax: Boolean, whether to apply a softmax to the backbone's
+            output (when it gives logits). Defaults to `False`.
+        **kwargs: `keras.Model` keyword arguments, such as `name`.
+    """
+
+    def __init__(
+        self,
+        backbone,
+        exit_points,
+        heads,
+        final_head=None,
+        final_softmax=False,
+        **kwargs,
+    ):
+        if not isinstance(backbone, keras.Model) or not hasattr(
+            backbone, "_nodes_by_depth"
+        ):
+            raise invalid_type(
+                "backbone", "a functional keras.Model", backbone
+            )
+        if len(backbone.inputs) != 1 or len(backbone.outputs) != 1:
+            raise invalid_value(
+                "backbone",
+                "a functional model with exactly one input and one output",
+                backbone.name,
+            )
+        exit_points = list(exit_points)
+        heads = list(heads)
+        if len(heads) != len(exit_points):
+            raise invalid_value(
+                "heads",
+                f"one head per exit point ({len(exit_points)})",
+                heads,
+            )
+        # === Layers ===
+        cuts = find_cut_tensors(backbone, exit_points)
+        final_layer = final_head
+        if final_layer is None and final_softmax:
+            final_layer = keras.layers.Softmax(name="final_softmax")
+
+        # === Functional Model ===
+        outputs = {}
+        for i, (cut, head) in enumerate(zip(cuts, heads)):
+            outputs[f"exit_{i + 1}"] = head(cut)
+        final = backbone.outputs[0]
+        if final_layer is not None:
+            final = final_layer(final)
+        outputs["final"] = final
+        super().__init__(inputs=backbone.inputs[0], outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.backbone = backbone
+        self.exit_points = exit_points
+        self.heads = heads
+        self.final_head = final_head
+        self.final_softmax = final_softmax
+        self.exit_names = [f"exit_{i + 1}" for i in range(len(heads))] + [
+            "final"
+        ]
+        self.num_classes = int(final.shape[-1])
+        self._cut_tensors = cuts
+        self._final_layer = final_layer
+        self._training_state = _TrainingState(len(self.exit_names))
+        self._runner = None
+        self._mac_table = None
+
+    # ------------------------------------------------------------------
+    # Construction from a backbone.
+    # ------------------------------------------------------------------
+    @classmethod
+    def from_backbone(
+        cls,
+        backbone,
+        exit_points,
+        num_classes,
+        head="global_pool",
+        confidence=False,
+        final_head=None,
+        name=None,
+    ):
+        """Attaches early exits to a functional backbone.
+
+        Args:
+            backbone: A functional `keras.Model` (e.g. a
+                `keras.applications` model built with `weights=None`).
+            exit_points: List of layer names, in graph order. Each must cut
+                the graph into a before and an after: a layer inside a
+                residual branch is rejected.
+            num_classes: Integer, number of classes.
+            head: The early-exit head design: `"global_pool"` (default),
+                `"sdn"` (mixed max/avg pooling + dense), `"conv"` (NACHOS,
+                three 3x3 convs + dense, with the adaptive pooling rule), an
+                `ExitHead` instance used as a template (cloned for each exit),
+                or a callable `fn(exit_index, feature_shape) -> ExitHead`.
+            confidence: Boolean, whether early heads also output a confidence
+                for the cascade rule. Defaults to `False`.
+            final_head: `None` (default: the backbone's output is the final
+                exit if it has `num_classes` units; a backbone ending in a
+                feature map gets a head of the same design), `True` (always put
+                a head on the backbone's last features), or an `ExitHead`.
+            name: Optional model name.
+
+        Returns:
+            An `EarlyExitModel`.
+
+        Example:
+
+        >>> inputs = keras.Input((28, 28, 1))
+        >>> x = keras.layers.Conv2D(8, 3, name="block1")(inputs)
+        >>> x = keras.layers.Conv2D(8, 3, name="block2")(x)
+        >>> x = keras.layers.GlobalAveragePooling2D()(x)
+        >>> outputs = keras.layers.Dense(10, activation="softmax")(x)
+        >>> backbone = keras.Model(inputs, outputs)
+        >>> model = EarlyExitModel.from_backbone(backbone, ["block1"], 10)
+        >>> model.exit_names
+        ['exit_1', 'final']
+        """
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+            raise invalid_type("num_classes", "an integer >= 2", num_classes)
+        if num_classes < 2:
+            raise invalid_value("num_classes", "an integer >= 2", num_classes)
+        if isinstance(exit_points, str):
+            exit_points = [exit_points]
+        if not exit_points:
+            raise invalid_value(
+                "exit_points", "a non-empty list of layer names", exit_points
+            )
+        cuts = find_cut_tensors(backbone, exit_points)
+        output_shape = tuple(backbone.outputs[0].shape)
+        final_softmax = False
+        if final_head is None:
+            if len(output_shape) > 2:
+                final_head = True
+            elif output_shape[-1] != num_classes:
+                raise invalid_value(
+                    "num_classes",
+                    f"the number of units of the backbone's output "
+                    f"{output_shape} (or pass `final_head=True` to put a head "
+                    "on the backbone's last features)",
+                    num_classes,
+                )
+            else:
+                final_softmax = not _ends_in_softmax(backbone)
+        make_head = _head_factory(head, num_classes)
+        heads = [
+            make_head(i, tuple(cut.shape), confidence, f"exit_{i + 1}_head")
+            for i, cut in enumerate(cuts)
+        ]
+        if final_head is True:
+            final_head = make_head(
+                len(cuts), output_shape, False, "final_head"
+            )
+        elif final_head is not None and not isinstance(
+            final_head, heads_module.ExitHead
+        ):
+            raise invalid_type(
+                "final_head", "None, True or an ExitHead", final_head
+            )
+        if _is_adaptive(head):
+            heads = adapt_head_pooling(backbone, cuts, heads, final_head)
+        return cls(
+            backbone,
+            exit_points,
+            heads,
+            final_head=final_head,
+            final_softmax=final_softmax,
+            name=name,
+        )
+
+    @property
+    def num_exits(self):
+        return len(self.exit_names)
+
+    @property
+    def has_confidence(self):
+        return [
+            bool(getattr(h, "confidence", False)) for h in self.heads
+        ] + [False]
+
+    # ------------------------------------------------------------------
+    # Training.
+    # ------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss="sparse_categorical_crossentropy",
+        metrics=None,
+        exit_weights=None,
+        **kwargs,
+    ):
+        """Configures training of all exits from one label array.
+
+        Args:
+            optimizer: As in `keras.Model.compile`.
+            loss: A loss (name or `keras.losses.Loss`) applied to every exit,
+                a dict of losses keyed by exit name, or a `MultiExitLoss`
+                (e.g. `keras_nachos.losses.NachosLoss`) that couples exits.
+                Exit outputs are probabilities (not logits).
+            metrics: A list of metrics applied to every exit (logged as
+                `exit_1_accuracy`, ..., `final_accuracy`), or a dict keyed by
+                exit name.
+            exit_weights: Weights of the per-exit losses: `None` (all 1), a
+                list of floats (one per exit), `"sdn"` (Shallow-Deep Networks'
+                ramp) or an `ExitWeightSchedule`. Ignored by a
+                `MultiExitLoss`, which weights exits itself.
+            **kwargs: Other `keras.Model.compile` arguments.
+        """
+        state = self._training_state
+        state.compile_config = serialization_lib.SerializableDict(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            exit_weights=exit_weights,
+            **kwargs,
+        )
+        state.multi_exit_loss = None
+        state.exit_losses = None
+        if isinstance(loss, MultiExitLoss):
+            state.multi_exit_loss = loss
+            loss.bind(self)
+            names = loss.term_names
+        else:
+            state.exit_losses = self._per_exit_losses(loss)
+            names = [f"{n}_loss" for n in self.exit_names]
+        state.loss_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        state.schedule = ExitWeightSchedule.get(exit_weights, self)
+        state.exit_weights.assign(
+            np.asarray(state.schedule.weights(0, 1), "float32")
+        )
+        super().compile(
+            optimizer=optimizer,
+            loss=None,
+            metrics=self._per_exit_metrics(metrics),
+            **kwargs,
+        )
+
+    def _per_exit_losses(self, loss):
+        if isinstance(loss, dict):
+            unknown = sorted(set(loss) - set(self.exit_names))
+            missing = [n for n in self.exit_names if n not in loss]
+            if unknown or missing:
+                raise invalid_value(
+                    "loss",
+                    f"a dict with one loss per exit {self.exit_names} "
+                    f"(unknown keys: {unknown}, missing: {missing})",
+                    loss,
+                )
+            return [keras.losses.get(loss[n]) for n in self.exit_names]
+        if loss is None:
+            raise invalid_value(
+                "loss", "a loss, a dict of losses or a MultiExitLoss", loss
+            )
+        return [keras.losses.get(_copy(loss)) for _ in self.exit_names]
+
+    def _per_exit_metrics(self, metrics):
+        if metrics is None or isinstance(metrics, dict):
+            return metrics
+        if not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        return {n: [_copy(m) for m in metrics] for n in self.exit_names}
+
+    def get_compile_config(self):
+        if self.compiled and self._training_state.compile_config is not None:
+            return self._training_state.compile_config.serialize()
+        return None
+
+    @property
+    def metrics(self):
+        return super().metrics + list(
+            self._training_state.loss_trackers.values()
+        )
+
+    def _exit_outputs(self, y_pred):
+        return [y_pred[n] for n in self.exit_names]
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        state = self._training_state
+        outputs = self._exit_outputs(y_pred)
+        trackers = state.loss_trackers
+        if state.multi_exit_loss is not None:
+            terms = state.multi_exit_loss.compute_terms(
+                y, outputs, sample_weight=sample_weight, training=training
+            )
+            for name, value in terms.items():
+                trackers[name].update_state(value)
+            total = terms[state.multi_exit_loss.total_name]
+        elif state.exit_losses is None:
+            raise ValueError(
+                "The model has not been compiled: call `model.compile(...)`."
+            )
+        else:
+            total = 0.0
+            weights = ops.convert_to_tensor(state.exit_weights)
+            for i, (name, loss_fn, out) in enumerate(
+                zip(self.exit_names, state.exit_losses, outputs)
+            ):
+                value = loss_fn(y, out[..., : self.num_classes], sample_weight)
+                trackers[f"{name}_loss"].update_state(value)
+                total = total + weights[i] * value
+        for extra in self.losses:
+            total = total + ops.sum(extra)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        labels = {n: y for n in self.exit_names}
+        probabilities = {
+            n: y_pred[n][..., : self.num_classes] for n in self.exit_names
+        }
+        return super().compute_metrics(
+            x, labels, probabilities, sample_weight=sample_weight
+        )
+
+    def fit(self, *args, **kwargs):
+        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
+        arguments = bound.arguments
+        callbacks = list(arguments.get("callbacks") or [])
+        if self._training_state.schedule is not None and not any(
+            isinstance(c, ExitWeightScheduler) for c in callbacks
+        ):
+            callbacks.append(
+                ExitWeightScheduler(
+                    self._training_state.schedule,
+                    self._training_state.exit_weights,
+                    epochs=arguments.get("epochs", 1),
+                )
+            )
+        arguments["callbacks"] = callbacks
+        arguments.pop("self")
+        return super().fit(**arguments)
+
+    # ------------------------------------------------------------------
+    # MACs.
+    # ------------------------------------------------------------------
+    def _macs(self):
+        if self._mac_table is None:
+            self._mac_table = self._get_runner().mac_table()
+        return self._mac_table
+
+    @property
+    def exit_macs(self):
+        """Cumulative MACs to reach each exit, every earlier head included.
+
+        `C_b = M^bb_b + sum_{j<=b} M^h_j`: a sample leaving at exit `b` has run
+        the backbone up to `b` and every head on the way.
+        """
+        table = self._macs()
+        backbone = np.cumsum(table["stages"])
+        heads = np.cumsum(table["heads"])
+        return [int(v) for v in backbone + heads]
+
+    @property
+    def exit_macs_taken_head(self):
+        """MACs to reach each exit counting only the taken head.
+
+        `M^bb_b + M^h_b`: the convention of the NACHOS/EDANAS reference code,
+        which leaves out the earlier heads a sample went through. Reported so
+        numbers can be set beside theirs; `exit_macs` is the right cost.
+        """
+        table = self._macs()
+        backbone = np.cumsum(table["stages"])
+        return [int(v) for v in backbone + np.asarray(table["heads"])]
+
+    @property
+    def backbone_macs(self):
+        """MACs of the network without early exits (backbone + final exit)."""
+        table = self._macs()
+        return int(sum(table["stages"]) + table["heads"][-1])
+
+    @property
+    def head_macs(self):
+        """MACs of each exit's head (the final exit's is 0 without a head)."""
+        return [int(v) for v in self._macs()["heads"]]
+
+    def expected_macs(self, exit_fractions, convention="cumulative"):
+        """Expected MACs per sample for given exit fractions.
+
+        Args:
+            exit_fractions: Sequence of `num_exits` non-negative fractions that
+                sum to 1 (the share of samples leaving at each exit).
+            convention: `"cumulative"` (default, every head on the way is
+                paid) or `"taken_head"` (the reference code's convention).
+
+        Returns:
+            Float, `sum_b pi_b * C_b`.
+        """
+        fractions = np.asarray(exit_fractions, dtype="float64").reshape(-1)
+        if fractions.shape[0] != self.num_exits or np.any(fractions < 0) or (
+            abs(fractions.sum() - 1.0) > 1e-6
+        ):
+            raise invalid_value(
+                "exit_fractions",
+                f"{self.num_exits} non-negative fractions summing to 1",
+                list(exit_fractions),
+            )
+        costs = {
+            "cumulative": self.exit_macs,
+            "taken_head": self.exit_macs_taken_head,
+        }.get(convention)
+        if costs is None:
+            raise invalid_value(
+                "convention", '"cumulative" or "taken_head"', convention
+            )
+        return float(np.dot(fractions, costs))
+
+    # ------------------------------------------------------------------
+    # Inference.
+    # ------------------------------------------------------------------
+    def _get_runner(self):
+        if self._runner is None:
+            self._runner = StagedRunner(self)
+        return self._runner
+
+    def predict_exits(self, x, batch_size=256, verbose=0):
+        """Runs every exit on every sample.
+
+        Returns:
+            List of numpy arrays, one per exit in `exit_names` order.
+        """
+        outputs = self.predict(x, batch_size=batch_size, verbose=verbose)
+        return [np.asarray(outputs[n]) for n in self.exit_names]
+
+    def predict_early_exit(
+        self,
+        x,
+        thresholds=None,
+        rule="max_probability",
+        batch_size=256,
+        verbose=0,
+    ):
+        """Predicts with a real early exit: samples that leave stop computing.
+
+        The backbone runs stage by stage; after each early exit, only the
+        samples whose rule did not fire go on to the next stage.
+
+        Args:
+            x: Numpy array or tensor of inputs, or a `tf.data.Dataset` of
+                inputs or `(inputs, labels)` batches.
+            thresholds: List of floats, one per early exit (the final exit
+                always fires). Can be omitted when the rule holds them.
+            rule: An `ExitRule` or its name: `"max_probability"` (default),
+                `"entropy"`, `"score_margin"`, `"cascade_confidence"`.
+            batch_size: Integer, samples per batch for array inputs.
+                Defaults to `256`.
+            verbose: `0` (silent, default) or `1` (progress bar).
+
+        Returns:
+            An `EarlyExitResult` with `predictions` (class ids),
+            `exit_indices` (0-based exit per sample), `macs` (MACs spent per
+            sample, cumulative convention), `probabilities`, `exit_fractions`
+            and `expected_macs`.
+        """
+        rule = exit_rules.get(rule)
+        thresholds = rule.validate_thresholds(
+            thresholds, self.num_exits - 1, self.num_classes
+        )
+        if rule.needs_confidence and not all(self.has_confidence[:-1]):
+            raise invalid_value(
+                "rule",
+                "a rule that does not need confidence heads (this model's "
+                "early heads have no confidence output; build it with "
+                "`confidence=True`)",
+                rule.name,
+            )
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise invalid_value("batch_size", "a positive integer", batch_size)
+        runner = self._get_runner()
+        predictions, exit_indices, probabilities = runner.run(
+            x, rule, thresholds, batch_size=batch_size, verbose=verbose
+        )
+        costs = np.asarray(self.exit_macs, dtype="int64")
+        return EarlyExitResult(
+            predictions=predictions,
+            exit_indices=exit_indices,
+            macs=costs[exit_indices],
+            probabilities=probabilities,
+            exit_names=list(self.exit_names),
+            exit_macs=list(self.exit_macs),
+            backbone_macs=self.backbone_macs,
+        )
+
+    # ------------------------------------------------------------------
+    # Serialization.
+    # ------------------------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "exit_points": list(self.exit_points),
+            "heads": [keras.saving.serialize_keras_object(h) for h in self.heads],
+            "final_head": (
+                None
+                if self.final_head is None
+                else keras.saving.serialize_keras_object(self.final_head)
+            ),
+            "final_softmax": self.final_softmax,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"]
+        )
+        config["heads"] = [
+            keras.saving.deserialize_keras_object(h) for h in config["heads"]
+        ]
+        if config.get("final_head") is not None:
+            config["final_head"] = keras.saving.deserialize_keras_object(
+                config["final_head"]
+            )
+        return cls(**config)
+
+
+def _copy(obj):
+    """A fresh copy of a loss or metric (strings are returned as they are)."""
+    if isinstance(obj, (keras.losses.Loss, keras.metrics.Metric)):
+        return obj.__class__.from_config(obj.get_config())
+    return obj
+
+
+def _ends_in_softmax(model):
+    """Whether a model's output already is a softmax."""
+    layer = model.outputs[0]._keras_history.operation
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = getattr(layer, "activation", None)
+    return activation is keras.activations.softmax or (
+        getattr(activation, "__name__", None) == "softmax"
+    )
+
+
+def _layer_order(backbone):
+    order = {}
+    for depth in sorted(backbone._nodes_by_depth, reverse=True):
+        for node in backbone._nodes_by_depth[depth]:
+            order.setdefault(node.operation.name, len(order))
+    return order
+
+
+def find_cut_tensors(backbone, exit_points):
+    """Validates exit points and returns their output tensors.
+
+    An exit point must be a layer of `backbone`, called once, that cuts the
+    graph into a before and an after: everything after it depends on the input
+    only through it (so a layer inside a residual branch is rejected).
+    """
+    names = [layer.name for layer in backbone.layers]
+    unknown = [p for p in exit_points if p not in names]
+    if unknown:
+        raise invalid_value(
+            "exit_points",
+            f"names of layers of the backbone `{backbone.name}` "
+            f"(unknown: {unknown})",
+            list(exit_points),
+        )
+    duplicates = sorted({p for p in exit_points if exit_points.count(p) > 1})
+    if duplicates:
+        raise invalid_value(
+            "exit_points",
+            f"distinct layer names (duplicated: {duplicates})",
+            list(exit_points),
+        )
+    order = _layer_order(backbone)
+    positions = [order.get(p, -1) for p in exit_points]
+    if positions != sorted(positions):
+        in_order = sorted(exit_points, key=lambda p: order.get(p, -1))
+        raise invalid_value(
+            "exit_points",
+            f"layer names in graph order ({in_order})",
+            list(exit_points),
+        )
+    output = backbone.outputs[0]
+    cuts = []
+    for point in exit_points:
+        layer = backbone.get_layer(point)
+        nodes = [
+            n
+            for nodes in backbone._nodes_by_depth.values()
+            for n in nodes
+            if n.operation is layer
+        ]
+        if len(nodes) != 1 or len(nodes[0].outputs) != 1:
+            raise invalid_value(
+                "exit_points",
+                "layers called once with a single output "
+                f"(`{point}` is called {len(nodes)} times or has several "
+                "outputs)",
+                list(exit_points),
+            )
+        tensor = nodes[0].outputs[0]
+        if tensor is output or isinstance(layer, keras.layers.InputLayer):
+            raise invalid_value(
+                "exit_points",
+                f"layers strictly between the input and the output "
+                f"(`{point}` is the backbone's "
+                f"{'output' if tensor is output else 'input'})",
+                list(exit_points),
+            )
+        cuts.append(tensor)
+    bounds = cuts + [output]
+    for point, start, end in zip(exit_points, bounds[:-1], bounds[1:]):
+        try:
+            keras.Model(start, end)
+        except ValueError as error:
+            raise invalid_value(
+                "exit_points",
+                f"layers that cut the graph into a before and an after: "
+                f"what follows `{point}` also reads tensors computed before "
+                "it (is it inside a residual branch? pick the layer that "
+                f"merges the branch, e.g. the Add) [{error}]",
+                list(exit_points),
+            ) from None
+    return cuts
+
+
+def _head_factory(head, num_classes):
+    """Returns `make(exit_index, feature_shape, confidence, name) -> head`."""
+    if isinstance(head, str):
+        head_cls = heads_module.get(head)
+        if head_cls is None:
+            raise invalid_value(
+                "head",
+                'one of "global_pool", "sdn", "mixed_pool", "conv", an '
+                "ExitHead instance or a callable",
+                head,
+            )
+        return lambda i, shape, conf, name: head_cls(
+            num_classes, confidence=conf, name=name
+        )
+    if isinstance(head, heads_module.ExitHead):
+        config = head.get_config()
+
+        def clone(i, shape, conf, name):
+            new = dict(config, name=name, confidence=conf)
+            new["num_classes"] = num_classes
+            return head.__class__.from_config(new)
+
+        return clone
+    if callable(head):
+
+        def call(i, shape, conf, name):
+            made = head(i, shape)
+            if not isinstance(made, keras.layers.Layer):
+                raise invalid_type(
+                    "head", "a callable that returns a Keras layer", made
+                )
+            return made
+
+        return call
+    raise invalid_value(
+        "head", "a head name, an ExitHead instance or a callable", head
+    )
+
+
+def _is_adaptive(head):
+    if isinstance(head, str):
+        return heads_module.get(head) is heads_module.ConvHead
+    return False
+
+
+def adapt_head_pooling(backbone, cuts, heads, final_head):
+    """NACHOS' adaptive sizing rule for conv heads.
+
+    From the last early exit backwards, while reaching exit `i`
+    (`M^bb_i + M^h_i`) costs at least as much as reaching exit `i + 1`, the
+    max-pool window of head `i` doubles (1, 2, 4, ...), so that the cost of
+    reaching each exit grows strictly along the network.
+    """
+    from keras_nachos.mac_counter import count_macs
+    from keras_nachos.mac_counter import head_macs
+
+    bounds = [backbone.inputs[0]] + cuts + [backbone.outputs[0]]
+    stage = [count_macs(keras.Model(a, b)) for a, b in zip(bounds, bounds[1:])]
+    reach_backbone = np.cumsum(stage)
+    final_cost = reach_backbone[-1] + (
+        head_macs(final_head, tuple(backbone.outputs[0].shape))
+        if final_head is not None
+        else 0
+    )
+    next_cost = final_cost
+    adapted = list(heads)
+    for i in range(len(heads) - 1, -1, -1):
+        shape = tuple(cuts[i].shape)
+        head = heads[i]
+        while True:
+            cost = reach_backbone[i] + head_macs(head, shape)
+            if cost < next_cost or head.pool_size >= min(shape[1:3]):
+                break
+            head = head.__class__.from_config(
+                dict(head.get_config(), pool_size=head.pool_size * 2)
+            )
+        if cost >= next_cost:
+            warnings.warn(
+                f"Exit {i + 1} ({head.name}) costs {cost} MACs to reach, not "
+                f"less than the next exit ({next_cost}), even with the "
+                f"largest pooling window {head.pool_size}.",
+                stacklevel=3,
+            )
+        adapted[i] = head
+        next_cost = cost
+    return adapted
