@@ -321,6 +321,13 @@ class EarlyExitModel(keras.Model):
             return self._training_state.compile_config.serialize()
         return None
 
+    def compile_from_config(self, config):
+        config = serialization_lib.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            # Create the optimizer's variables so saved ones can be loaded.
+            self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         return super().metrics + list(
@@ -337,12 +344,11 @@ class EarlyExitModel(keras.Model):
         outputs = self._exit_outputs(y_pred)
         trackers = state.loss_trackers
         if state.multi_exit_loss is not None:
-            terms = state.multi_exit_loss.compute_terms(
+            total, terms = state.multi_exit_loss.compute_terms(
                 y, outputs, sample_weight=sample_weight, training=training
             )
             for name, value in terms.items():
                 trackers[name].update_state(value)
-            total = terms[state.multi_exit_loss.total_name]
         elif state.exit_losses is None:
             raise ValueError(
                 "The model has not been compiled: call `model.compile(...)`."
@@ -713,9 +719,10 @@ def _head_factory(head, num_classes):
 
 
 def _is_adaptive(head):
+    """Conv heads, by name or as a template, follow the adaptive pooling rule."""
     if isinstance(head, str):
         return heads_module.get(head) is heads_module.ConvHead
-    return False
+    return isinstance(head, heads_module.ConvHead)
 
 
 def adapt_head_pooling(backbone, cuts, heads, final_head):
@@ -727,7 +734,7 @@ def adapt_head_pooling(backbone, cuts, heads, final_head):
     reaching each exit grows strictly along the network.
     """
     from keras_nachos.mac_counter import count_macs
-    from keras_nachos.mac_counter import head_macs
+    from keras_nachos.heads.exit_head import layer_macs_at as head_macs
 
     bounds = [backbone.inputs[0]] + cuts + [backbone.outputs[0]]
     stage = [count_macs(keras.Model(a, b)) for a, b in zip(bounds, bounds[1:])]

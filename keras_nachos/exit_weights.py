@@ -36,6 +36,7 @@ class ExitWeightSchedule:
         )
 
 
+@keras.saving.register_keras_serializable(package="keras_nachos")
 class ConstantExitWeights(ExitWeightSchedule):
     """The same weights at every epoch (BranchyNet, EDANAS use all ones)."""
 
@@ -57,7 +58,15 @@ class ConstantExitWeights(ExitWeightSchedule):
     def weights(self, epoch, epochs):
         return list(self._weights)
 
+    def get_config(self):
+        return {"weights": list(self._weights)}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_nachos")
 class SDNRamp(ExitWeightSchedule):
     """Shallow-Deep Networks' ramp of the early exits' weights.
 
@@ -94,6 +103,13 @@ class SDNRamp(ExitWeightSchedule):
             min(c, 0.01 + epoch * c / max(1, total)) for c in self.relative_depths
         ]
         return early + [1.0]
+
+    def get_config(self):
+        return {"relative_depths": self.relative_depths, "epochs": self.epochs}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class ExitWeightScheduler(keras.callbacks.Callback):

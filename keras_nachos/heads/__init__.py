@@ -18,3 +18,21 @@ _HEADS_BY_NAME = {
 def get(identifier):
     """Returns the head class for a name ("global_pool", "sdn", "conv")."""
     return _HEADS_BY_NAME.get(identifier)
+
+
+def _register_mac_counters():
+    from keras_nachos.heads.exit_head import head_as_model
+    from keras_nachos.mac_counter import count_macs
+    from keras_nachos.mac_counter import register_mac_counter
+
+    register_mac_counter(
+        ExitHead,
+        lambda layer, input_shapes, output_shapes: count_macs(
+            head_as_model(layer, input_shapes[0])
+        ),
+    )
+    # Pooling is an extra: no multiply-accumulates.
+    register_mac_counter(MixedPooling2D, lambda layer, *shapes: 0)
+
+
+_register_mac_counters()

@@ -1,0 +1,66 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_nachos import ConvHead
+from keras_nachos import GlobalPoolHead
+from keras_nachos import MixedPoolHead
+from keras_nachos.heads import MixedPooling2D
+from keras_nachos.heads.exit_head import layer_macs_at
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        GlobalPoolHead(5),
+        GlobalPoolHead(5, hidden_units=6, pooling="max", confidence=True),
+        MixedPoolHead(5, target_size=2),
+        ConvHead(5, filters=(4, 6), pool_size=2, confidence=True),
+    ],
+)
+def test_heads_shapes_and_serialization(head):
+    x = np.random.rand(3, 8, 8, 4).astype("float32")
+    out = np.asarray(head(x))
+    units = 6 if head.confidence else 5
+    assert out.shape == (3, units)
+    np.testing.assert_allclose(out[:, :5].sum(axis=1), 1.0, rtol=1e-5)
+    if head.confidence:
+        assert np.all((out[:, 5] > 0) & (out[:, 5] < 1))
+    config = keras.saving.serialize_keras_object(head)
+    clone = keras.saving.deserialize_keras_object(config)
+    if not clone.built:
+        clone.build(x.shape)
+    clone.set_weights(head.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(x)), out, rtol=1e-6)
+
+
+def test_head_macs_by_hand():
+    # GlobalPoolHead on (8, 8, 4): pool is free, dense 4 -> 5.
+    assert layer_macs_at(GlobalPoolHead(5), (1, 8, 8, 4)) == 4 * 5
+    assert layer_macs_at(GlobalPoolHead(5, confidence=True), (1, 8, 8, 4)) == 4 * 6
+    # ConvHead on (8, 8, 4) with pool 2: 4x4 maps, convs 4->3->2, dense 32->5.
+    head = ConvHead(5, filters=(3, 2), pool_size=2)
+    expected = 4 * 4 * 3 * 9 * 4 + 4 * 4 * 2 * 9 * 3 + 4 * 4 * 2 * 5
+    assert layer_macs_at(head, (1, 8, 8, 4)) == expected
+    # MixedPoolHead (8, 8, 4), target 4: pool 2 -> 4x4x4 -> dense 64 -> 5.
+    assert layer_macs_at(MixedPoolHead(5), (1, 8, 8, 4)) == 64 * 5
+
+
+def test_mixed_pooling_mixes_max_and_average():
+    layer = MixedPooling2D(2)
+    x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    out = np.asarray(layer(x))[0, :, :, 0]
+    max_pool = np.array([[5, 7], [13, 15]])
+    avg_pool = np.array([[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_allclose(out, 0.5 * max_pool + 0.5 * avg_pool)
+
+
+def test_bad_head_arguments():
+    with pytest.raises(ValueError, match="argument `pooling`"):
+        GlobalPoolHead(3, pooling="sum")
+    with pytest.raises(ValueError, match="argument `num_classes`"):
+        ConvHead(1)
+    with pytest.raises(ValueError, match="argument `filters`"):
+        ConvHead(3, filters=())
+    with pytest.raises(ValueError, match="ConvHead"):
+        ConvHead(3)(np.zeros((2, 16)))

@@ -1,0 +1,48 @@
+"""Small models and data shared by the tests."""
+
+import keras
+import numpy as np
+
+
+def small_cnn(input_shape=(16, 16, 1), num_classes=4, logits=False, seed=0):
+    """A 3-stage CNN with layers named `b1`, `p1`, `b2`, `p2`, `b3`."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(input_shape, name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="b1")(
+        inputs
+    )
+    x = keras.layers.MaxPooling2D(name="p1")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="b2")(x)
+    x = keras.layers.MaxPooling2D(name="p2")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="b3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation=None if logits else "softmax", name="logits"
+    )(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def residual_cnn(input_shape=(16, 16, 3), num_classes=4):
+    """Two residual blocks; `r1_add`/`r2_add` are cuts, `r1_conv2` is not."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    for i in (1, 2):
+        y = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
+                                name=f"r{i}_conv1")(x)
+        y = keras.layers.Conv2D(8, 3, padding="same", name=f"r{i}_conv2")(y)
+        x = keras.layers.Add(name=f"r{i}_add")([x, y])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="residual_cnn")
+
+
+def toy_data(n=64, input_shape=(16, 16, 1), num_classes=4, seed=0):
+    """Images whose class is the quadrant with the brightest blob."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, n).astype("int32")
+    x = rng.normal(0, 0.3, (n,) + input_shape).astype("float32")
+    h, w = input_shape[0] // 2, input_shape[1] // 2
+    for i, k in enumerate(y):
+        r, c = divmod(int(k) % 4, 2)
+        x[i, r * h : (r + 1) * h, c * w : (c + 1) * w, :] += 1.0
+    return x, y
