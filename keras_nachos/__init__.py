@@ -5,6 +5,7 @@ import os as _os
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_nachos import callbacks  # noqa: E402
+from keras_nachos import datasets  # noqa: E402
 from keras_nachos import exit_rules  # noqa: E402
 from keras_nachos import heads  # noqa: E402
 from keras_nachos import losses  # noqa: E402
@@ -24,4 +25,8 @@ from keras_nachos.heads import ExitHead  # noqa: E402
 from keras_nachos.heads import GlobalPoolHead  # noqa: E402
 from keras_nachos.heads import MixedPoolHead  # noqa: E402
 from keras_nachos.losses import NachosLoss  # noqa: E402
+from keras_nachos.mac_counter import MacReport  # noqa: E402
+from keras_nachos.mac_counter import count_macs  # noqa: E402
+from keras_nachos.mac_counter import mac_report  # noqa: E402
+from keras_nachos.mac_counter import register_mac_counter  # noqa: E402
 from keras_nachos.version import __version__  # noqa: E402

@@ -116,6 +116,7 @@ class EarlyExitModel(keras.Model):
         ]
         self.num_classes = int(final.shape[-1])
         self._cut_tensors = cuts
+        self._exit_tensors = [outputs[n] for n in self.exit_names]
         self._final_layer = final_layer
         self._training_state = _TrainingState(len(self.exit_names))
         self._runner = None
