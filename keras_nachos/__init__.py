@@ -20,6 +20,7 @@ from keras_nachos.exit_rules import MaxProbability  # noqa: E402
 from keras_nachos.exit_rules import ScoreMargin  # noqa: E402
 from keras_nachos.exit_weights import ConstantExitWeights  # noqa: E402
 from keras_nachos.exit_weights import SDNRamp  # noqa: E402
+from keras_nachos.heads import ClassMeansHead  # noqa: E402
 from keras_nachos.heads import ConvHead  # noqa: E402
 from keras_nachos.heads import ExitHead  # noqa: E402
 from keras_nachos.heads import GlobalPoolHead  # noqa: E402

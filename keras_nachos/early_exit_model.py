@@ -189,7 +189,7 @@ class EarlyExitModel(keras.Model):
         if final_head is None:
             if len(output_shape) > 2:
                 final_head = True
-            elif output_shape[-1] != num_classes:
+            elif output_shape[-1] != num_classes or len(output_shape) != 2:
                 raise invalid_value(
                     "num_classes",
                     f"the number of units of the backbone's output "
@@ -228,6 +228,35 @@ class EarlyExitModel(keras.Model):
     @property
     def num_exits(self):
         return len(self.exit_names)
+
+    @property
+    def trained_exits(self):
+        """Whether each exit is trained by gradients (E2CM exits are not)."""
+        return [
+            not isinstance(h, heads_module.ClassMeansHead) for h in self.heads
+        ] + [True]
+
+    def fit_class_means(self, x, y=None, batch_size=256, verbose=0):
+        """Fits the class means of every `ClassMeansHead` exit (E2CM).
+
+        Two batched passes over the data with constant memory (running sums
+        per class, never all features): the first computes the class means
+        `mu_k`, the second the normalisers `s_k`, the mean distance of class
+        `k`'s samples to `mu_k`. The backbone and other heads are not changed.
+
+        Args:
+            x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches.
+            y: Integer labels when `x` is an array.
+            batch_size: Integer, for array inputs. Defaults to `256`.
+            verbose: `0` or `1` (progress bar per pass).
+
+        Returns:
+            The model itself.
+        """
+        from keras_nachos.class_means import fit_class_means
+
+        fit_class_means(self, x, y, batch_size=batch_size, verbose=verbose)
+        return self
 
     @property
     def has_confidence(self):
@@ -279,7 +308,11 @@ class EarlyExitModel(keras.Model):
             names = loss.term_names
         else:
             state.exit_losses = self._per_exit_losses(loss)
-            names = [f"{n}_loss" for n in self.exit_names]
+            names = [
+                f"{n}_loss"
+                for n, trained in zip(self.exit_names, self.trained_exits)
+                if trained
+            ]
         state.loss_trackers = {n: keras.metrics.Mean(name=n) for n in names}
         state.schedule = ExitWeightSchedule.get(exit_weights, self)
         state.exit_weights.assign(
@@ -360,6 +393,8 @@ class EarlyExitModel(keras.Model):
             for i, (name, loss_fn, out) in enumerate(
                 zip(self.exit_names, state.exit_losses, outputs)
             ):
+                if not self.trained_exits[i]:
+                    continue  # class-means exits are fitted, not trained
                 value = loss_fn(y, out[..., : self.num_classes], sample_weight)
                 trackers[f"{name}_loss"].update_state(value)
                 total = total + weights[i] * value
@@ -682,6 +717,20 @@ def find_cut_tensors(backbone, exit_points):
 
 def _head_factory(head, num_classes):
     """Returns `make(exit_index, feature_shape, confidence, name) -> head`."""
+    if isinstance(head, (list, tuple)):
+        makers = [_head_factory(h, num_classes) for h in head]
+
+        def per_exit(i, shape, conf, name):
+            if i >= len(makers):
+                raise invalid_value(
+                    "head",
+                    "a list with one head design per exit point "
+                    "(and one more for a final head)",
+                    head,
+                )
+            return makers[i](i, shape, conf, name)
+
+        return per_exit
     if isinstance(head, str):
         head_cls = heads_module.get(head)
         if head_cls is None:
@@ -691,6 +740,8 @@ def _head_factory(head, num_classes):
                 "ExitHead instance or a callable",
                 head,
             )
+        if head_cls is heads_module.ClassMeansHead:
+            return lambda i, shape, conf, name: head_cls(num_classes, name=name)
         return lambda i, shape, conf, name: head_cls(
             num_classes, confidence=conf, name=name
         )

@@ -16,9 +16,12 @@ Two ways to count the MACs of one forward pass of one sample (batch 1):
   graph's own shapes: `Einsum` (no registered count), `Conv2DBackpropInput`
   (its registered count is wrong for `"valid"` padding),
   `Conv3DBackpropInputV2` (no registered count), `BatchMatMul*` with
-  `adj_x=True` (the registered count reads the wrong dimension), and function
+  `adj_x=True` (the registered count reads the wrong dimension), function
   calls left un-inlined by freezing (Keras compiles grouped convolutions with
-  XLA on CPU), whose bodies are counted recursively.
+  XLA on CPU), whose bodies are counted recursively, and dilated convolutions,
+  which TF runs as SpaceToBatchND -> conv -> BatchToSpaceND on a padded input:
+  the padded positions are taken off. The profiler counts a loop body once
+  (recurrent layers): a warning says so.
 
 MACs are multiply-accumulates of convolutions, dense layers and matmuls only;
 bias adds, batch norm, activations and pooling never enter the count.
@@ -118,12 +121,10 @@ class MacReport:
                 note.append("profiler fallback")
             if self.calls.get(path, 1) > 1:
                 note.append(f"{self.calls[path]} calls")
-            rows.append((path, self.classes.get(path, ""), f"{macs:,}", ", ".join(note)))
+            cells = (path, self.classes.get(path, ""), f"{macs:,}", ", ".join(note))
+            rows.append(cells)
         header = ("Layer", "Class", "MACs", "Note")
-        widths = [
-            max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
-            for i in range(4)
-        ]
+        widths = [max(len(r[i]) for r in [header] + rows) for i in range(4)]
 
         def line(cells):
             return "  ".join(
@@ -247,7 +248,8 @@ def register_mac_counter(layer_class, fn=None):
     >>> count_macs(keras.Model(inputs, Scale()(inputs)))
     12
     """
-    if not (inspect.isclass(layer_class) and issubclass(layer_class, keras.Operation)):
+    is_class = inspect.isclass(layer_class)
+    if not (is_class and issubclass(layer_class, keras.Operation)):
         raise invalid_type(
             "layer_class", "a subclass of `keras.layers.Layer`", layer_class
         )
@@ -358,16 +360,25 @@ def _call_tensors(operation, args, kwargs):
         values = list(bound.arguments.values())
     except (TypeError, ValueError):
         values = [args, kwargs]
+    return _keras_tensors(values)
+
+
+def _keras_tensors(structure):
+    """The KerasTensors of a nested structure, flattened in order."""
     return [
-        x for x in keras.tree.flatten(values) if isinstance(x, keras.KerasTensor)
+        x
+        for x in keras.tree.flatten(structure)
+        if isinstance(x, keras.KerasTensor)
     ]
 
 
-def _output_tensors(node, operation, args, kwargs, inputs):
+def _output_tensors(node, operation, args, kwargs):
     """Output KerasTensors (batch 1) of one call, reusing the graph's shapes."""
     refs = node.input_tensors
+    inputs = _keras_tensors((args, kwargs))  # Same order as `refs`.
     same = len(refs) == len(inputs) and all(
-        tuple(r.shape)[1:] == tuple(x.shape)[1:] and None not in tuple(r.shape)[1:]
+        tuple(r.shape)[1:] == tuple(x.shape)[1:]
+        and None not in tuple(r.shape)[1:]
         for r, x in zip(refs, inputs)
     )
     if same and all(None not in tuple(y.shape)[1:] for y in node.outputs):
@@ -395,7 +406,7 @@ def _count_call(node, args, kwargs, prefix, report):
         bound_inputs = _model_inputs(operation, args, kwargs)
         return _walk(graph, bound_inputs, path + "/", report)
 
-    outputs = _output_tensors(node, operation, args, kwargs, inputs)
+    outputs = _output_tensors(node, operation, args, kwargs)
     in_shapes = [tuple(x.shape) for x in inputs]
     out_shapes = [tuple(y.shape) for y in outputs]
     if user_fn is not None:
@@ -417,7 +428,7 @@ def _model_inputs(model, args, kwargs):
         inputs = bound.arguments.get("inputs", args)
     except TypeError:
         inputs = args
-    return [x for x in keras.tree.flatten(inputs) if isinstance(x, keras.KerasTensor)]
+    return _keras_tensors(inputs)
 
 
 def _count_fallback(operation, args, kwargs, path, report):
@@ -760,9 +771,7 @@ def _profiler_macs(model):
 
 def _profile_call(operation, args, kwargs):
     """MACs of one call of `operation` alone, by the profiler, at batch 1."""
-    flat = [
-        x for x in keras.tree.flatten((args, kwargs)) if isinstance(x, keras.KerasTensor)
-    ]
+    flat = _keras_tensors((args, kwargs))
     specs = [tf.TensorSpec(x.shape, x.dtype) for x in flat]
 
     def call(*tensors):
@@ -778,10 +787,42 @@ def _profile_call(operation, args, kwargs):
 
 
 def _concrete_function_macs(concrete_function):
-    frozen = convert_variables_to_constants_v2(concrete_function)
-    graph = frozen.graph
+    graph = _freeze(concrete_function)
     library = {f.signature.name: f for f in graph.as_graph_def().library.function}
     return _graph_macs(graph, library)
+
+
+def _freeze(concrete_function):
+    """Freezes a concrete function, keeping every static shape it had."""
+    frozen = convert_variables_to_constants_v2(concrete_function).graph
+    unknown = {
+        op.name
+        for op in frozen.get_operations()
+        if not all(x.shape.is_fully_defined() for x in op.outputs)
+    }
+    original = {op.name: op for op in concrete_function.graph.get_operations()}
+    known = {
+        name
+        for name in unknown
+        if name in original
+        and all(x.shape.is_fully_defined() for x in original[name].outputs)
+    }
+    if not known:
+        return frozen
+    # Freezing re-imports the graph and loses the output shapes of function
+    # calls left un-inlined (Keras runs grouped convolutions through an XLA
+    # function on CPU), and with them every shape downstream. Re-import with
+    # the traced shapes pinned as `_output_shapes`, which the importer uses.
+    graph_def = frozen.as_graph_def()
+    for node in graph_def.node:
+        if node.name in known:
+            shapes = node.attr["_output_shapes"].list.shape
+            del shapes[:]
+            shapes.extend(x.shape.as_proto() for x in original[node.name].outputs)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    return graph
 
 
 @contextlib.contextmanager
@@ -813,13 +854,23 @@ def _profiler_flops(graph):
 
 def _graph_macs(graph, library):
     """MACs of a frozen graph: profiler FLOPs / 2 plus exact supplements."""
-    flops = _profiler_flops(graph)
-    macs = 0
+    macs = _profiler_flops(graph) // 2
+    unshaped, loop = [], False
     for op in graph.get_operations():
+        if op.type in PROFILED_OP_TYPES and not all(
+            x.shape.is_fully_defined() for x in list(op.inputs) + op.outputs
+        ):
+            unshaped.append(op.name)
+        loop = loop or op.type in ("Enter", "While", "StatelessWhile")
         macs += _unprofiled_macs(op, library)
-    if flops % 2:
-        raise AssertionError(f"Odd FLOP count {flops} for MAC op types.")
-    return flops // 2 + macs
+    if unshaped or loop:
+        warnings.warn(
+            "The profiler undercounts this graph: it counts a loop body (e.g. "
+            "of a recurrent layer) once, and cannot count ops without static "
+            f"shapes ({len(unshaped)} here, e.g. {unshaped[:2]}).",
+            stacklevel=2,
+        )
+    return macs
 
 
 def _static(tensor):
@@ -839,6 +890,8 @@ def _unprofiled_macs(op, library):
         # The profiler reads the reduction size from a's last dimension.
         a = _static(op.inputs[0])
         return math.prod(_static(op.outputs[0])) * (a[-2] - a[-1])
+    if op.type in ("Conv2D", "Conv3D", "DepthwiseConv2dNative"):
+        return _space_to_batch_correction(op)
     if op.type in ("PartitionedCall", "StatefulPartitionedCall"):
         fdef = library.get(op.get_attr("f").name)
         if fdef is None:
@@ -848,3 +901,32 @@ def _unprofiled_macs(op, library):
         )
         return _graph_macs(body, library)
     return 0
+
+
+def _space_to_batch_correction(op):
+    """Removes the padded positions of a dilated conv run as space-to-batch.
+
+    TF runs a dilated convolution as SpaceToBatchND -> conv -> BatchToSpaceND,
+    padding the input to a multiple of the dilation rate; the profiler then
+    counts the conv on the padded blocks. The true count has one output
+    position per element that BatchToSpaceND keeps.
+    """
+    consumer, output = op, op.outputs[0]
+    while True:
+        consumers = output.consumers()
+        if len(consumers) != 1:
+            return 0
+        consumer = consumers[0]
+        if consumer.type == "BatchToSpaceND":
+            break
+        if consumer.type not in ("Squeeze", "Identity"):
+            return 0
+        output = consumer.outputs[0]
+    kernel = _static(op.inputs[1])
+    # Profiler's MACs per output element: every kernel tap (and, except for
+    # depthwise, every input channel).
+    depthwise = op.type == "DepthwiseConv2dNative"
+    per_output = math.prod(kernel[:2] if depthwise else kernel[:-1])
+    kept = math.prod(_static(consumer.outputs[0]))
+    computed = math.prod(_static(op.outputs[0]))
+    return per_output * (kept - computed)

@@ -1,5 +1,6 @@
 """Early-exit classifiers ("heads")."""
 
+from keras_nachos.heads.class_means_head import ClassMeansHead
 from keras_nachos.heads.conv_head import ConvHead
 from keras_nachos.heads.exit_head import ExitHead
 from keras_nachos.heads.global_pool_head import GlobalPoolHead
@@ -12,6 +13,8 @@ _HEADS_BY_NAME = {
     "sdn": MixedPoolHead,
     "conv": ConvHead,
     "nachos": ConvHead,
+    "class_means": ClassMeansHead,
+    "e2cm": ClassMeansHead,
 }
 
 
@@ -30,6 +33,12 @@ def _register_mac_counters():
         lambda layer, input_shapes, output_shapes: count_macs(
             head_as_model(layer, input_shapes[0])
         ),
+    )
+    # The distance to K class means: the x . mu products, K * dim(x).
+    register_mac_counter(
+        ClassMeansHead,
+        lambda layer, input_shapes, output_shapes: layer.num_classes
+        * layer.feature_dim,
     )
     # Pooling is an extra: no multiply-accumulates.
     register_mac_counter(MixedPooling2D, lambda layer, *shapes: 0)

@@ -1,0 +1,76 @@
+"""Fitting E2CM class means with running sums over batches."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_nachos.errors import invalid_value
+from keras_nachos.heads import ClassMeansHead
+
+
+def _batches(x, y, batch_size):
+    if isinstance(x, tf.data.Dataset):
+        for element in x:
+            if not isinstance(element, (tuple, list)) or len(element) < 2:
+                raise invalid_value(
+                    "x", "a tf.data.Dataset of (inputs, labels) batches", x
+                )
+            yield element[0], np.asarray(element[1]).reshape(-1)
+        return
+    if y is None:
+        raise invalid_value("y", "integer labels for the array `x`", y)
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x):
+        raise invalid_value(
+            "y", f"{len(x)} labels, one per sample of `x`", f"{len(y)} labels"
+        )
+    for start in range(0, len(y), batch_size):
+        yield x[start : start + batch_size], y[start : start + batch_size]
+
+
+def fit_class_means(model, x, y=None, batch_size=256, verbose=0):
+    """Fits every `ClassMeansHead` of an `EarlyExitModel` (see its method)."""
+    heads = [
+        (i, h) for i, h in enumerate(model.heads) if isinstance(h, ClassMeansHead)
+    ]
+    if not heads:
+        raise ValueError(
+            "The model has no ClassMeansHead exit: build it with "
+            '`head="class_means"` (or a list of head designs that names it).'
+        )
+    cuts = [model._cut_tensors[i] for i, _ in heads]
+    features_of = keras.Model(model.inputs[0], cuts)
+    extract = tf.function(
+        lambda batch: features_of(batch, training=False), reduce_retracing=True
+    )
+    k = model.num_classes
+    sums = [np.zeros((k, h.feature_dim)) for _, h in heads]
+    distance_sums = [np.zeros(k) for _ in heads]
+    counts = np.zeros(k)
+
+    def features(batch):
+        out = extract(tf.cast(batch, model.inputs[0].dtype))
+        out = out if isinstance(out, (list, tuple)) else [out]
+        return [np.asarray(f, "float64").reshape(len(f), -1) for f in out]
+
+    for batch, labels in _batches(x, y, batch_size):
+        if labels.min() < 0 or labels.max() >= k:
+            raise invalid_value("y", f"class ids in [0, {k})", labels.max())
+        counts += np.bincount(labels, minlength=k)
+        for total, f in zip(sums, features(batch)):
+            np.add.at(total, labels, f)
+    if np.any(counts == 0):
+        missing = np.flatnonzero(counts == 0).tolist()
+        raise invalid_value(
+            "y", f"samples of every class (none of classes {missing})", missing
+        )
+    means = [total / counts[:, None] for total in sums]
+    for batch, labels in _batches(x, y, batch_size):
+        for total, mu, f in zip(distance_sums, means, features(batch)):
+            np.add.at(total, labels, np.linalg.norm(f - mu[labels], axis=1))
+    for (_, head), mu, total in zip(heads, means, distance_sums):
+        scales = np.maximum(total / counts, 1e-12)
+        head.means.assign(mu.astype("float32"))
+        head.scales.assign(scales.astype("float32"))
+        head.fitted.assign(1.0)
+    return model
