@@ -14,6 +14,7 @@ from keras_nachos.callbacks import split_support_set  # noqa: E402
 from keras_nachos.early_exit_inference import EarlyExitResult  # noqa: E402
 from keras_nachos.early_exit_model import EarlyExitModel  # noqa: E402
 from keras_nachos.exit_rules import CascadeConfidence  # noqa: E402
+from keras_nachos.exit_rules import ClassMeans  # noqa: E402
 from keras_nachos.exit_rules import Entropy  # noqa: E402
 from keras_nachos.exit_rules import ExitRule  # noqa: E402
 from keras_nachos.exit_rules import MaxProbability  # noqa: E402

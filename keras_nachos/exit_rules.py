@@ -181,9 +181,26 @@ class CascadeConfidence(ExitRule):
         return spent >= threshold, np.stack([remaining, spent], axis=1)
 
 
+@keras.saving.register_keras_serializable(package="keras_nachos")
+class ClassMeans(ExitRule):
+    """E2CM: exit when `max_k softmax(-d~)_k > t` (strictly; t in [0, 1]).
+
+    For `ClassMeansHead` exits, whose output is `softmax(-d~)`; on trained
+    heads it is the max-probability rule with a strict inequality.
+    """
+
+    name = "class_means"
+
+    def score(self, probabilities, confidence):
+        return probabilities.max(axis=1)
+
+    def decide(self, output, threshold, num_classes, carry):
+        return output[:, :num_classes].max(axis=1) > threshold, carry
+
+
 _RULES = {
     cls.name: cls
-    for cls in (MaxProbability, Entropy, ScoreMargin, CascadeConfidence)
+    for cls in (MaxProbability, Entropy, ScoreMargin, CascadeConfidence, ClassMeans)
 }
 
 

@@ -68,3 +68,9 @@ def test_rules_serialize_and_custom_rules_plug_in():
 
     outs = [np.array([[0.9, 0.1], [0.55, 0.45]]), np.array([[0.5, 0.5]] * 2)]
     assert apply_rule(SecondClassBelow(), outs, [0.2], 2).tolist() == [0, 1]
+
+
+def test_class_means_rule_is_strict():
+    outs = [np.array([[0.6, 0.4], [0.7, 0.3]]), np.array([[0.5, 0.5]] * 2)]
+    assert apply_rule("class_means", outs, [0.6], 2).tolist() == [1, 0]
+    assert apply_rule("max_probability", outs, [0.6], 2).tolist() == [0, 0]
