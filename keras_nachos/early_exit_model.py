@@ -579,6 +579,48 @@ class EarlyExitModel(keras.Model):
             backbone_macs=self.backbone_macs,
         )
 
+    def evaluate_early_exit(
+        self,
+        x,
+        y=None,
+        thresholds=None,
+        rule="max_probability",
+        batch_size=256,
+        curve=None,
+    ):
+        """Evaluates the early-exit network and returns an `EarlyExitReport`.
+
+        Every exit is computed once (for per-exit accuracies on all samples);
+        the exits taken are those the rule picks, which are the ones
+        `predict_early_exit` takes.
+
+        Args:
+            x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches.
+            y: Integer labels when `x` is an array.
+            thresholds: One per early exit (or held by the rule).
+            rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
+            batch_size: Integer. Defaults to `256`.
+            curve: Optional `(m, 2)` array of (expected MACs, accuracy) points
+                to plot with the report (e.g. a calibration curve).
+
+        Returns:
+            An `EarlyExitReport` (`print` it, `.to_dict()`, `.plot(path)`).
+        """
+        from keras_nachos.early_exit_report import EarlyExitReport
+
+        rule = exit_rules.get(rule)
+        thresholds = rule.validate_thresholds(
+            thresholds, self.num_exits - 1, self.num_classes
+        )
+        x, y = _inputs_and_labels(x, y)
+        outputs = self.predict_exits(x, batch_size=batch_size)
+        exit_index = exit_rules.apply_rule(
+            rule, outputs, thresholds, self.num_classes
+        )
+        return EarlyExitReport.from_outputs(
+            outputs, y, exit_index, rule, thresholds, self, curve=curve
+        )
+
     # ------------------------------------------------------------------
     # Serialization.
     # ------------------------------------------------------------------
@@ -611,6 +653,24 @@ class EarlyExitModel(keras.Model):
                 config["final_head"]
             )
         return cls(**config)
+
+
+def _inputs_and_labels(x, y):
+    """Materialises `(x, y)` from arrays or a dataset of `(x, y)` batches."""
+    if isinstance(x, tf.data.Dataset):
+        xs, ys = [], []
+        for element in x:
+            xs.append(np.asarray(element[0]))
+            ys.append(np.asarray(element[1]).reshape(-1))
+        return np.concatenate(xs), np.concatenate(ys)
+    if y is None:
+        raise invalid_value("y", "labels for the array `x`", y)
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x):
+        raise invalid_value(
+            "y", f"{len(x)} labels, one per sample of `x`", f"{len(y)} labels"
+        )
+    return x, y
 
 
 def _copy(obj):

@@ -1,0 +1,47 @@
+import math
+
+import numpy as np
+
+from keras_nachos import EarlyExitModel
+from tests.testing_utils import small_cnn
+from tests.testing_utils import toy_data
+
+
+def _model_and_data():
+    x, y = toy_data(96, seed=5)
+    model = EarlyExitModel.from_backbone(small_cnn(), ["p1", "p2"], 4)
+    model.compile("adam")
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    return model, x, y
+
+
+def test_report_numbers_match_predict_early_exit(tmp_path):
+    model, x, y = _model_and_data()
+    outputs = model.predict_exits(x)
+    t = [float(np.median(o.max(axis=1))) for o in outputs[:2]]
+    report = model.evaluate_early_exit(x, y, t)
+    result = model.predict_early_exit(x, t)
+    assert report.accuracy == result.accuracy(y)
+    np.testing.assert_allclose(report.exit_fractions, result.exit_fractions)
+    assert report.expected_macs == result.expected_macs
+    assert report.expected_macs_taken_head == np.mean(
+        np.asarray(model.exit_macs_taken_head)[result.exit_indices]
+    )
+    for b in range(3):
+        assert report.exit_accuracy[b] == np.mean(outputs[b].argmax(1) == y)
+        left = result.exit_indices == b
+        if left.any():
+            assert report.exited_accuracy[b] == np.mean(result.predictions[left] == y[left])
+        else:
+            assert math.isnan(report.exited_accuracy[b])
+    assert report.final_accuracy == report.exit_accuracy[-1]
+    assert report.macs_ratio == report.expected_macs / model.exit_macs[-1]
+    text = str(report)
+    assert "exit_1" in text and "final" in text and "expected MACs" in text
+    d = report.to_dict()
+    assert d["accuracy"] == report.accuracy and d["backbone_ratio"] > 0
+    curve = np.array([[model.exit_macs[0], 0.3], [model.exit_macs[-1], 0.9]])
+    report.curve = curve
+    path = tmp_path / "report.png"
+    report.plot(str(path))
+    assert path.stat().st_size > 1000
