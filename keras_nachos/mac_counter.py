@@ -399,15 +399,14 @@ def _output_tensors(node, operation, args, kwargs):
 def _count_call(node, args, kwargs, prefix, report):
     operation = node.operation
     path = prefix + operation.name
-    inputs = _call_tensors(operation, args, kwargs)
     user_fn = _lookup(_USER_COUNTERS, operation)
     graph = _graph_of(operation)
     if user_fn is None and graph is not None:
-        bound_inputs = _model_inputs(operation, args, kwargs)
-        return _walk(graph, bound_inputs, path + "/", report)
+        inputs = _model_inputs(operation, args, kwargs)
+        return _walk(graph, inputs, path + "/", report)
 
     outputs = _output_tensors(node, operation, args, kwargs)
-    in_shapes = [tuple(x.shape) for x in inputs]
+    in_shapes = [tuple(x.shape) for x in _call_tensors(operation, args, kwargs)]
     out_shapes = [tuple(y.shape) for y in outputs]
     if user_fn is not None:
         report._add(path, operation, user_fn(operation, in_shapes, out_shapes))
@@ -436,7 +435,7 @@ def _count_fallback(operation, args, kwargs, path, report):
         f"No MAC formula for layer '{path}' of class "
         f"{type(operation).__name__}: counting it with tf.profiler. "
         "Register one with `keras_nachos.register_mac_counter`.",
-        stacklevel=4,
+        stacklevel=2,
     )
     macs = _profile_call(operation, args, kwargs)
     report._add(path, operation, macs, kind="fallback")
@@ -452,7 +451,7 @@ def _lookup(table, operation):
 def _builtin_macs(operation, in_shapes, out_shapes):
     """MACs from the built-in table, or None if no entry knows the layer."""
     fn = _lookup(_BUILTIN_COUNTERS, operation)
-    if fn is None and not isinstance(operation, keras.layers.Layer):
+    if fn is None and _is_keras_op(operation):
         fn = _KERAS_OP_COUNTERS.get(type(operation).__name__)
     if fn is None:
         return None
@@ -697,10 +696,16 @@ def _is_extra(operation):
         return True
     # Elementwise and shape `keras.ops` (e.g. the `x + 3` of a hard sigmoid).
     return (
-        not isinstance(operation, keras.layers.Layer)
-        and type(operation).__module__.startswith("keras.src.ops")
+        _is_keras_op(operation)
         and type(operation).__name__ not in _KERAS_OPS_WITH_MACS
     )
+
+
+def _is_keras_op(operation):
+    """Whether `operation` is a `keras.ops` function called on KerasTensors."""
+    return not isinstance(operation, keras.layers.Layer) and type(
+        operation
+    ).__module__.startswith("keras.src.ops")
 
 
 def _einsum_indices(spec, rank):
