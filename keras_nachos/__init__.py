@@ -4,11 +4,14 @@ import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from keras_nachos import calibration  # noqa: E402
 from keras_nachos import callbacks  # noqa: E402
 from keras_nachos import datasets  # noqa: E402
 from keras_nachos import exit_rules  # noqa: E402
 from keras_nachos import heads  # noqa: E402
 from keras_nachos import losses  # noqa: E402
+from keras_nachos.calibration import CalibrationResult  # noqa: E402
+from keras_nachos.calibration import calibrate_thresholds  # noqa: E402
 from keras_nachos.callbacks import SupportSetCallback  # noqa: E402
 from keras_nachos.callbacks import split_support_set  # noqa: E402
 from keras_nachos.early_exit_inference import EarlyExitResult  # noqa: E402
