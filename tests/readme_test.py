@@ -1,4 +1,4 @@
-"""The README's quick start runs as written."""
+"""The README's Python snippets run as written, in order."""
 
 import pathlib
 import re
@@ -6,13 +6,14 @@ import re
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_quick_start_runs(tmp_path, monkeypatch):
-    text = README.read_text()
-    section = text[text.index("## Quick start") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def test_readme_snippets_run(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 4
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(code, "README quick start", "exec"), namespace)
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"README snippet {i + 1}", "exec"), namespace)
     assert (tmp_path / "eenn.keras").exists()
-    result = namespace["result"]
-    assert len(result.predictions) == 256
+    assert (tmp_path / "report.png").exists()
+    assert len(namespace["result"].predictions) == 256
+    assert namespace["report"].accuracy == namespace["summary"]["accuracy"]
