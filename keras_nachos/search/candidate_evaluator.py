@@ -1,0 +1,161 @@
+"""Training and scoring one candidate EENN of a search."""
+
+import math
+import time
+
+import keras
+import numpy as np
+
+from keras_nachos.calibration import calibrate_from_outputs
+from keras_nachos.exit_rules import apply_rule
+from keras_nachos.exit_rules import get as get_rule
+from keras_nachos.losses import NachosLoss
+
+
+class CandidateEvaluator:
+    """Builds, trains and scores candidates of a `SearchSpace`.
+
+    Training uses the EarlyExitModel losses: one cross-entropy per exit, or,
+    for a space with confidence heads, the `NachosLoss` (its MAC-budget term
+    set to `max_macs`; weights configurable through `loss_options`). The
+    objectives are measured on the validation split only, never on test data:
+    in the calibrated mode the thresholds are tuned there
+    (`calibrate_from_outputs` with the MAC budget: the most accurate setting
+    within `max_macs`, or the least violating one), in the genes mode they are
+    the candidate's threshold genes.
+
+    Args:
+        space: The `SearchSpace`.
+        train_data: Tuple `(x, y)` of training arrays.
+        validation_data: Tuple `(x, y)` of validation arrays.
+        min_accuracy: Float, the accuracy floor `A_min`.
+        max_macs: Float, the expected-MACs budget `M_max`.
+        epochs: Integer, training epochs per candidate. Defaults to `1`.
+        batch_size: Integer. Defaults to `128`.
+        learning_rate: Float, Adam's learning rate. Defaults to `3e-3`.
+        rule: Exit rule name or object. Defaults to `"max_probability"`
+            (`"cascade_confidence"` when the space has confidence heads).
+        loss_options: Optional dict of `NachosLoss` keyword arguments.
+        exit_weights: Exit-loss weights for `compile` (not for NachosLoss).
+    """
+
+    def __init__(
+        self,
+        space,
+        train_data,
+        validation_data,
+        min_accuracy,
+        max_macs,
+        epochs=1,
+        batch_size=128,
+        learning_rate=3e-3,
+        rule=None,
+        loss_options=None,
+        exit_weights=None,
+        verbose=0,
+    ):
+        self.space = space
+        self.train_data = train_data
+        self.validation_data = validation_data
+        self.min_accuracy = float(min_accuracy)
+        self.max_macs = float(max_macs)
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        if rule is None:
+            rule = "cascade_confidence" if space.confidence else "max_probability"
+        self.rule = get_rule(rule)
+        self.loss_options = dict(loss_options or {})
+        self.exit_weights = exit_weights
+        self.verbose = verbose
+
+    def static_costs(self, values):
+        """Builds the candidate and returns its `exit_macs` (no training)."""
+        return self.space.build(values).exit_macs
+
+    def precheck(self, values):
+        """Scores a hopeless candidate without training, else returns None.
+
+        The cheapest any threshold setting can make a candidate is every
+        sample leaving at the first exit; if that already exceeds `max_macs`
+        the candidate is infeasible whatever training gives.
+        """
+        costs = self.static_costs(values)
+        if costs[0] > self.max_macs:
+            return {
+                "accuracy": 0.0,
+                "expected_macs": float(costs[0]),
+                "static_macs": [int(c) for c in costs],
+                "skipped": (
+                    f"first exit alone costs {costs[0]:,} MACs > max_macs "
+                    f"{self.max_macs:,.0f}"
+                ),
+            }
+        return None
+
+    def build_and_compile(self, values):
+        model = self.space.build(values)
+        optimizer = keras.optimizers.Adam(self.learning_rate)
+        if self.space.confidence:
+            options = {"max_macs": self.max_macs, **self.loss_options}
+            model.compile(optimizer, loss=NachosLoss(**options),
+                          metrics=["accuracy"])
+        else:
+            model.compile(optimizer, metrics=["accuracy"],
+                          exit_weights=self.exit_weights)
+        return model
+
+    def __call__(self, values, callbacks=None):
+        """Trains one candidate; returns its objectives and the model."""
+        start = time.time()
+        model = self.build_and_compile(values)
+        x, y = self.train_data
+        history = model.fit(
+            x, y, epochs=self.epochs, batch_size=self.batch_size,
+            verbose=self.verbose, callbacks=callbacks,
+        )
+        loss = history.history["loss"][-1]
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training diverged (loss={loss})")
+        metrics = self.score(model, values)
+        metrics["train_seconds"] = time.time() - start
+        return metrics, model
+
+    def score(self, model, values):
+        """Objectives of a trained candidate on the validation split."""
+        x_val, y_val = self.validation_data
+        outputs = model.predict_exits(x_val, batch_size=512)
+        costs = model.exit_macs
+        k = model.num_classes
+        if self.space.threshold_mode == "genes":
+            thresholds = self.space.thresholds(values)
+            exit_index = apply_rule(self.rule, outputs, thresholds, k)
+            correct = np.stack([o[:, :k].argmax(1) == y_val for o in outputs])
+            accuracy = float(correct[exit_index, np.arange(len(y_val))].mean())
+            expected = float(np.asarray(costs, "float64")[exit_index].mean())
+            fractions = (
+                np.bincount(exit_index, minlength=len(costs)) / len(y_val)
+            ).tolist()
+            curve = None
+        else:
+            result = calibrate_from_outputs(
+                outputs, y_val, costs, rule=self.rule, num_classes=k,
+                max_macs=self.max_macs, raise_if_infeasible=False,
+            )
+            thresholds, accuracy = result.thresholds, result.accuracy
+            expected, fractions = result.expected_macs, result.exit_fractions
+            curve = [[p.expected_macs, p.accuracy, list(p.thresholds)]
+                     for p in result.curve]
+        return {
+            "accuracy": float(accuracy),
+            "expected_macs": float(expected),
+            "thresholds": [float(t) for t in thresholds],
+            "exit_fractions": [float(f) for f in fractions],
+            "static_macs": [int(c) for c in costs],
+            "backbone_macs": int(model.backbone_macs),
+            "final_accuracy": float(
+                np.mean(outputs[-1][:, :k].argmax(1) == y_val)
+            ),
+            "rule": self.rule.name,
+            "curve": curve,
+        }

@@ -1,0 +1,296 @@
+"""The joint search space: backbone blocks, exit placement and head designs."""
+
+import copy
+import json
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from keras_nachos import heads as heads_module
+from keras_nachos.early_exit_model import EarlyExitModel
+from keras_nachos.errors import invalid_value
+from keras_nachos.search.blocks import get_block
+
+_HEAD_BUILDERS = {
+    "global_pool": lambda k, width, conf, name: heads_module.GlobalPoolHead(
+        k, hidden_units=width or None, confidence=conf, name=name
+    ),
+    "sdn": lambda k, width, conf, name: heads_module.MixedPoolHead(
+        k, confidence=conf, name=name
+    ),
+    "conv": lambda k, width, conf, name: heads_module.ConvHead(
+        k, filters=tuple(max(4, width or 16) * m for m in (1, 2, 4)),
+        pool_size=2, confidence=conf, name=name,
+    ),
+}
+
+
+def register_head(name, builder):
+    """Registers a head design usable in `SearchSpace(head_types=[...])`.
+
+    Args:
+        name: String.
+        builder: Callable `builder(num_classes, width, confidence, name)`
+            returning an `ExitHead` (`width` is the searched head width).
+    """
+    if not isinstance(name, str) or not callable(builder):
+        raise invalid_value("builder", "a name and a callable", builder)
+    _HEAD_BUILDERS[name] = builder
+    return builder
+
+
+class SearchSpace:
+    """A serialisable NACHOS search space over early-exit networks.
+
+    The backbone is a stem conv followed by `len(stage_widths)` stages of
+    blocks; per stage the search picks the depth, the width, the kernel size
+    and the expansion ratio (and the block type when several are given). The
+    end of every stage but the last is a candidate exit position (a bit per
+    position; at least one early exit is required) with its own head design
+    (type and width). Optionally the input resolution and the stem width are
+    searched, and, in `threshold_mode="genes"` (EDANAS), one threshold gene per
+    exit position. The default `threshold_mode="calibrated"` (NACHOS) tunes
+    thresholds after training under the constraints.
+
+    Every decision is a Keras Tuner hyperparameter, so the space is
+    `self.hyperparameters()` and a candidate is a dict of values; `build`
+    decodes values deterministically to an `EarlyExitModel`.
+
+    Args:
+        input_shape: Tuple `(H, W, C)` of the data.
+        num_classes: Integer.
+        stage_widths: List, per stage, of the widths to choose from.
+        depths: Depth choices per stage. Defaults to `(1, 2, 3)`.
+        kernel_sizes: Defaults to `(3, 5, 7)`.
+        expansion_ratios: Defaults to `(3, 4, 6)`.
+        stage_strides: Stride of each stage's first block.
+        stem_filters: Stem width choices. Defaults to `(16,)`.
+        stem_stride: Defaults to `2`.
+        resolutions: Optional input sizes to choose from (the input is
+            resized); `None` keeps the data's size.
+        block_types: Block type names (see `register_block`). Defaults to
+            `("inverted_residual",)`.
+        head_types: Head design names (see `register_head`). Defaults to
+            `("global_pool", "sdn", "conv")`.
+        head_widths: Head width choices. Defaults to `(0, 32)`.
+        confidence: Boolean, confidence heads (for the cascade rule and the
+            NACHOS loss). Defaults to `False`.
+        threshold_mode: `"calibrated"` (default) or `"genes"`.
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        num_classes,
+        stage_widths=((16, 24), (24, 32, 40), (40, 48, 64)),
+        depths=(1, 2, 3),
+        kernel_sizes=(3, 5, 7),
+        expansion_ratios=(3, 4, 6),
+        stage_strides=None,
+        stem_filters=(16,),
+        stem_stride=2,
+        resolutions=None,
+        block_types=("inverted_residual",),
+        head_types=("global_pool", "sdn", "conv"),
+        head_widths=(0, 32),
+        confidence=False,
+        threshold_mode="calibrated",
+    ):
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.num_classes = int(num_classes)
+        self.stage_widths = [tuple(int(w) for w in ws) for ws in stage_widths]
+        if len(self.stage_widths) < 2:
+            raise invalid_value(
+                "stage_widths", "width choices for at least 2 stages",
+                stage_widths,
+            )
+        self.depths = tuple(depths)
+        self.kernel_sizes = tuple(kernel_sizes)
+        self.expansion_ratios = tuple(expansion_ratios)
+        num_stages = len(self.stage_widths)
+        if stage_strides is None:
+            stage_strides = [1] + [2] * (num_stages - 1)
+        if len(stage_strides) != num_stages:
+            raise invalid_value(
+                "stage_strides", f"{num_stages} strides, one per stage",
+                stage_strides,
+            )
+        self.stage_strides = tuple(int(s) for s in stage_strides)
+        self.stem_filters = tuple(stem_filters)
+        self.stem_stride = int(stem_stride)
+        self.resolutions = None if resolutions is None else tuple(resolutions)
+        self.block_types = tuple(block_types)
+        for name in self.block_types:
+            get_block(name)
+        unknown = [h for h in head_types if h not in _HEAD_BUILDERS]
+        if unknown or not head_types:
+            raise invalid_value(
+                "head_types", f"names among {sorted(_HEAD_BUILDERS)}", head_types
+            )
+        self.head_types = tuple(head_types)
+        self.head_widths = tuple(head_widths)
+        self.confidence = bool(confidence)
+        if threshold_mode not in ("calibrated", "genes"):
+            raise invalid_value(
+                "threshold_mode", '"calibrated" or "genes"', threshold_mode
+            )
+        self.threshold_mode = threshold_mode
+
+    @property
+    def num_stages(self):
+        return len(self.stage_widths)
+
+    @property
+    def exit_positions(self):
+        """1-based stages after which an early exit may go."""
+        return list(range(1, self.num_stages))
+
+    # ------------------------------------------------------------------
+    def hyperparameters(self):
+        """Returns the space as `keras_tuner.HyperParameters`."""
+        hp = kt.HyperParameters()
+        if self.resolutions and len(self.resolutions) > 1:
+            hp.Choice("resolution", list(self.resolutions))
+        if len(self.stem_filters) > 1:
+            hp.Choice("stem_filters", list(self.stem_filters))
+        for s in range(1, self.num_stages + 1):
+            hp.Choice(f"stage_{s}_depth", list(self.depths))
+            widths = self.stage_widths[s - 1]
+            if len(widths) > 1:
+                hp.Choice(f"stage_{s}_width", list(widths))
+            hp.Choice(f"stage_{s}_kernel", list(self.kernel_sizes))
+            hp.Choice(f"stage_{s}_expansion", list(self.expansion_ratios))
+            if len(self.block_types) > 1:
+                hp.Choice(f"stage_{s}_block", list(self.block_types))
+        for s in self.exit_positions:
+            hp.Boolean(f"exit_{s}")
+            if len(self.head_types) > 1:
+                hp.Choice(f"exit_{s}_head", list(self.head_types))
+            if len(self.head_widths) > 1:
+                hp.Choice(f"exit_{s}_head_width", list(self.head_widths))
+            if self.threshold_mode == "genes":
+                hp.Float(f"exit_{s}_threshold", 0.0, 1.0)
+        return hp
+
+    def _value(self, values, name, default):
+        return values.get(name, default)
+
+    def repair(self, values):
+        """Makes a candidate valid: at least one early exit.
+
+        A candidate with every exit bit off gets the exit after the middle
+        stage switched on (a deterministic, explicit repair).
+        """
+        values = dict(values)
+        if not any(values.get(f"exit_{s}", False) for s in self.exit_positions):
+            middle = self.exit_positions[(len(self.exit_positions) - 1) // 2]
+            values[f"exit_{middle}"] = True
+        return values
+
+    def is_valid(self, values):
+        return any(values.get(f"exit_{s}", False) for s in self.exit_positions)
+
+    def thresholds(self, values):
+        """Threshold genes of the enabled exits (`threshold_mode="genes"`)."""
+        return [
+            float(values[f"exit_{s}_threshold"])
+            for s in self.exit_positions
+            if values.get(f"exit_{s}")
+        ]
+
+    def build(self, values):
+        """Decodes a candidate (dict or `HyperParameters`) to an EarlyExitModel.
+
+        Raises:
+            ValueError: for a candidate without an early exit (call `repair`
+                first).
+        """
+        if isinstance(values, kt.HyperParameters):
+            values = values.values
+        if not self.is_valid(values):
+            raise invalid_value(
+                "values",
+                "a candidate with at least one early exit (use "
+                "`SearchSpace.repair`)",
+                {k: v for k, v in values.items() if k.startswith("exit_")},
+            )
+        inputs = keras.Input(self.input_shape, name="image")
+        x = inputs
+        resolution = values.get("resolution")
+        if resolution and resolution != self.input_shape[0]:
+            x = keras.layers.Resizing(resolution, resolution, name="resize")(x)
+        stem = values.get("stem_filters", self.stem_filters[0])
+        x = keras.layers.Conv2D(
+            stem, 3, strides=self.stem_stride, padding="same", use_bias=False,
+            name="stem_conv",
+        )(x)
+        x = keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = keras.layers.Activation("hard_swish", name="stem_act")(x)
+        for s in range(1, self.num_stages + 1):
+            block = get_block(values.get(f"stage_{s}_block", self.block_types[0]))
+            width = values.get(f"stage_{s}_width", self.stage_widths[s - 1][0])
+            for b in range(values[f"stage_{s}_depth"]):
+                x = block(
+                    x,
+                    width,
+                    values[f"stage_{s}_kernel"],
+                    values[f"stage_{s}_expansion"],
+                    self.stage_strides[s - 1] if b == 0 else 1,
+                    name=f"stage{s}_block{b + 1}",
+                )
+            x = keras.layers.Identity(name=f"stage{s}_out")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        outputs = keras.layers.Dense(
+            self.num_classes, activation="softmax", name="classifier"
+        )(x)
+        backbone = keras.Model(inputs, outputs, name="backbone")
+        exit_points, heads = [], []
+        for s in self.exit_positions:
+            if not values.get(f"exit_{s}"):
+                continue
+            kind = values.get(f"exit_{s}_head", self.head_types[0])
+            width = values.get(f"exit_{s}_head_width", self.head_widths[0])
+            exit_points.append(f"stage{s}_out")
+            heads.append(
+                _HEAD_BUILDERS[kind](
+                    self.num_classes, width, self.confidence,
+                    f"exit_{len(heads) + 1}_head",
+                )
+            )
+        return EarlyExitModel(backbone, exit_points, heads, name="eenn")
+
+    def candidate_key(self, values):
+        """Canonical JSON of a candidate's values (for caches)."""
+        return json.dumps(values, sort_keys=True, default=str)
+
+    def random_values(self, seed=None):
+        """A random valid candidate (repaired), for tests and baselines."""
+        rng = np.random.default_rng(seed)
+        hp = self.hyperparameters()
+        values = {p.name: p.prob_to_value(rng.random()) for p in hp.space}
+        return self.repair(values)
+
+    # ------------------------------------------------------------------
+    def get_config(self):
+        return {
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "stage_widths": [list(w) for w in self.stage_widths],
+            "depths": list(self.depths),
+            "kernel_sizes": list(self.kernel_sizes),
+            "expansion_ratios": list(self.expansion_ratios),
+            "stage_strides": list(self.stage_strides),
+            "stem_filters": list(self.stem_filters),
+            "stem_stride": self.stem_stride,
+            "resolutions": None if self.resolutions is None else list(self.resolutions),
+            "block_types": list(self.block_types),
+            "head_types": list(self.head_types),
+            "head_widths": list(self.head_widths),
+            "confidence": self.confidence,
+            "threshold_mode": self.threshold_mode,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**copy.deepcopy(config))
