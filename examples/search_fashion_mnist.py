@@ -1,0 +1,44 @@
+"""A NACHOS search on Fashion-MNIST sized for 2 CPU cores (< 30 minutes).
+
+Candidates train 2 epochs on a 12,000-image stratified subset of the training
+split; thresholds and objectives use the 10% validation split carved from the
+training data; the admissible front is finally measured on the 10,000 test
+images, which the search never sees.
+
+    python examples/search_fashion_mnist.py [--out artifacts/search_fashion_mnist]
+"""
+
+import argparse
+
+from keras_nachos import cli
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="artifacts/search_fashion_mnist")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args()
+    argv = [
+        "search",
+        "--dataset", "fashion_mnist",
+        "--max-samples", "12000",
+        "--min-accuracy", "0.80",
+        "--max-macs", "1500000",
+        "--population", "8",
+        "--generations", "2",
+        "--epochs", "2",
+        "--batch-size", "128",
+        "--stage-widths", "[[8, 16], [16, 24], [24, 32]]",
+        "--depths", "1,2",
+        "--expansion-ratios", "2,3,4",
+        "--seed", str(args.seed),
+        "--out", args.out,
+    ]
+    if args.overwrite:
+        argv.append("--overwrite")
+    cli.main(argv)
+
+
+if __name__ == "__main__":
+    main()

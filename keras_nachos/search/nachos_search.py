@@ -1,0 +1,245 @@
+"""NachosSearch: the Keras Tuner front of the NACHOS architecture search."""
+
+import json
+import math
+import os
+import time
+
+import keras
+import keras_tuner as kt
+
+from keras_nachos.errors import invalid_value
+from keras_nachos.search.candidate_evaluator import CandidateEvaluator
+from keras_nachos.search.nsga2_oracle import NSGA2Oracle
+from keras_nachos.search.search_space import SearchSpace
+
+CANDIDATE_FILE = "candidate.json"
+MODEL_FILE = "eenn.keras"
+
+
+class NachosSearch(kt.engine.base_tuner.BaseTuner):
+    """Joint search of backbone and exits under accuracy and MAC constraints.
+
+    A DEAP NSGA-II (`NSGA2Oracle`, constrained domination) proposes candidates
+    of a `SearchSpace`; each is trained with the early-exit losses, its
+    thresholds are tuned on the validation split, and its (validation
+    accuracy, expected MACs) feed the genetic algorithm. The result is the set
+    of admissible (accuracy >= `min_accuracy`, expected MACs <= `max_macs`)
+    Pareto-optimal EENNs: `admissible_front()`.
+
+    It has the usual Keras Tuner surface: `search(x, y, validation_data=...,
+    epochs=...)`, `results_summary()`, `get_best_models()`; results and state
+    live in `directory/project_name`, so a killed search resumes with
+    `overwrite=False`.
+
+    Args:
+        search_space: A `SearchSpace`.
+        min_accuracy: Float in [0, 1], the accuracy floor `A_min`.
+        max_macs: Positive float, the expected-MACs budget `M_max`.
+        population_size: Integer, a multiple of 4. Defaults to `8`.
+        generations: Integer, generations after the initial one.
+            Defaults to `3`.
+        seed: Optional integer seed (the search is deterministic for a seed).
+        evaluator_options: Optional dict of `CandidateEvaluator` arguments
+            (`learning_rate`, `rule`, `loss_options`, `exit_weights`).
+        **kwargs: `BaseTuner` arguments: `directory`, `project_name`,
+            `overwrite`, ...
+    """
+
+    def __init__(
+        self,
+        search_space,
+        min_accuracy,
+        max_macs,
+        population_size=8,
+        generations=3,
+        seed=None,
+        evaluator_options=None,
+        **kwargs,
+    ):
+        if not isinstance(search_space, SearchSpace):
+            raise invalid_value("search_space", "a SearchSpace", search_space)
+        if not 0 <= float(min_accuracy) < 1:
+            raise invalid_value(
+                "min_accuracy", "a float in [0, 1)", min_accuracy
+            )
+        if not float(max_macs) > 0:
+            raise invalid_value("max_macs", "a positive number", max_macs)
+        self.search_space = search_space
+        self.min_accuracy = float(min_accuracy)
+        self.max_macs = float(max_macs)
+        self.evaluator_options = dict(evaluator_options or {})
+        self.evaluator = None
+        oracle = NSGA2Oracle(
+            population_size=population_size,
+            generations=generations,
+            min_accuracy=self.min_accuracy,
+            max_macs=self.max_macs,
+            hyperparameters=search_space.hyperparameters(),
+            repair=search_space.repair,
+            precheck=self._precheck,
+            seed=seed,
+        )
+        super().__init__(oracle=oracle, hypermodel=_SpaceHyperModel(search_space),
+                         **kwargs)
+        self._search_start = None
+        self._trials_done_at_start = 0
+
+    # ------------------------------------------------------------------
+    def search(self, x, y, validation_data, epochs=1, batch_size=128, verbose=1):
+        """Runs the search.
+
+        Args:
+            x, y: Training arrays (the candidates' training split).
+            validation_data: Tuple `(x_val, y_val)`: objectives and thresholds
+                are measured there only; keep the test split for the end.
+            epochs: Integer, training epochs per candidate.
+            batch_size: Integer.
+            verbose: `0`, `1` (a progress line per trial, default) or `2`
+                (also Keras' training logs).
+        """
+        if not (isinstance(validation_data, (tuple, list))
+                and len(validation_data) == 2):
+            raise invalid_value(
+                "validation_data", "a tuple (x_val, y_val)", validation_data
+            )
+        self.evaluator = CandidateEvaluator(
+            self.search_space,
+            (x, y),
+            tuple(validation_data),
+            self.min_accuracy,
+            self.max_macs,
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=2 if verbose == 2 else 0,
+            **self.evaluator_options,
+        )
+        self._verbose = verbose
+        self._search_start = time.time()
+        self._trials_done_at_start = len(self._finished_trials())
+        super().search(verbose=0)
+
+    def _precheck(self, values):
+        if self.evaluator is None:
+            return None
+        return self.evaluator.precheck(values)
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = trial.hyperparameters.values
+        try:
+            metrics, model = self.evaluator(values)
+        except (FloatingPointError, MemoryError) as error:
+            raise kt.errors.FailedTrialError(
+                f"{type(error).__name__}: {error}"
+            ) from error
+        except Exception as error:  # noqa: BLE001 - resource errors vary
+            if "OOM" in str(error) or "ResourceExhausted" in type(error).__name__:
+                raise kt.errors.FailedTrialError(f"out of memory: {error}") from error
+            raise
+        trial_dir = self.get_trial_dir(trial.trial_id)
+        os.makedirs(trial_dir, exist_ok=True)
+        model.save(os.path.join(trial_dir, MODEL_FILE))
+        with open(os.path.join(trial_dir, CANDIDATE_FILE), "w") as f:
+            json.dump({"values": values, **metrics}, f)
+        if not (math.isfinite(metrics["accuracy"])
+                and math.isfinite(metrics["expected_macs"])):
+            raise kt.errors.FailedTrialError("non-finite objectives")
+        return {
+            "accuracy": metrics["accuracy"],
+            "expected_macs": metrics["expected_macs"],
+        }
+
+    def load_model(self, trial):
+        return keras.models.load_model(
+            os.path.join(self.get_trial_dir(trial.trial_id), MODEL_FILE)
+        )
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if getattr(self, "_verbose", 1):
+            print(self._progress_line(trial), flush=True)
+
+    def _finished_trials(self):
+        return [
+            t for t in self.oracle.trials.values()
+            if t.status in ("COMPLETED", "FAILED", "INVALID")
+        ]
+
+    def _progress_line(self, trial):
+        # Evaluations include candidates scored without training (precheck)
+        # and cache hits, which never become Keras Tuner trials.
+        done = self.oracle.total_evaluations
+        total = self.oracle.max_trials
+        trained = len(self._finished_trials())
+        elapsed = time.time() - self._search_start
+        new = max(1, trained - self._trials_done_at_start)
+        remaining = elapsed / new * max(0, total - done)
+        record = self.oracle.record_for(trial.trial_id) or {}
+        acc = record.get("accuracy")
+        macs = record.get("macs")
+        acc = float("nan") if acc is None else acc
+        macs = float("nan") if macs is None else macs
+        if record.get("status") == "failed" or trial.status in ("FAILED", "INVALID"):
+            verdict = f"FAILED: {record.get('reason') or trial.message}"
+        else:
+            verdict = "feasible" if record.get("feasible") else "infeasible"
+        return (
+            f"[trial {done}/{total}] generation {record.get('generation', '?')} "
+            f"accuracy={acc:.4f} expected_macs={macs:,.0f} {verdict} "
+            f"(trained {trained}, elapsed {_hms(elapsed)}, "
+            f"remaining ~{_hms(remaining)})"
+        )
+
+    # ------------------------------------------------------------------
+    def _solution(self, record):
+        trial_dir = self.get_trial_dir(record["trial_id"])
+        path = os.path.join(trial_dir, CANDIDATE_FILE)
+        details = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                details = json.load(f)
+        solution = dict(details)
+        solution.update(
+            {
+                "trial_id": record["trial_id"],
+                "values": record["values"],
+                "accuracy": record["accuracy"],
+                "expected_macs": record["macs"],
+                "feasible": record["feasible"],
+                "generation": record.get("generation"),
+                "model_path": os.path.join(trial_dir, MODEL_FILE),
+            }
+        )
+        solution.pop("curve", None)
+        return solution
+
+    def pareto_front(self):
+        """Non-dominated candidates (accuracy up, expected MACs down)."""
+        return [self._solution(r) for r in self.oracle.pareto_front()]
+
+    def admissible_front(self):
+        """Pareto-optimal candidates that satisfy both constraints."""
+        return [self._solution(r) for r in self.oracle.admissible_front()]
+
+    @property
+    def hypervolume_history(self):
+        """Admissible hypervolume at the end of each generation."""
+        return list(self.oracle.hypervolume_history)
+
+    def all_candidates(self):
+        """Every evaluated candidate (including skipped and failed ones)."""
+        return [dict(r) for r in self.oracle.archive]
+
+
+class _SpaceHyperModel(kt.HyperModel):
+    def __init__(self, space):
+        super().__init__()
+        self.space = space
+
+    def build(self, hp):
+        return self.space.build(self.space.repair(hp.values))
+
+
+def _hms(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
