@@ -72,7 +72,7 @@ class StagedRunner:
     functional sub-model sharing the backbone's layers). Each step is one
     compiled `tf.function` with an unknown batch size, so shrinking batches do
     not retrace. A stage is never called on an empty batch (oneDNN's Conv2D
-    returns a wrong shape for one).
+    returns a wrong shape for one): `run` only slices non-empty batches.
     """
 
     def __init__(self, model):
@@ -117,55 +117,79 @@ class StagedRunner:
         ]
         return {"stages": stages, "heads": heads}
 
-    def _batches(self, x, batch_size):
+    def _blocks(self, x, block_size):
+        """Yields input blocks of about `block_size` samples as tensors."""
         if isinstance(x, tf.data.Dataset):
+            pending, count = [], 0
             for element in x:
                 if isinstance(element, (tuple, list)):
                     element = element[0]
-                yield element
+                pending.append(tf.cast(element, self.input_dtype))
+                count += int(element.shape[0])
+                if count >= block_size:
+                    yield tf.concat(pending, axis=0)
+                    pending, count = [], 0
+            if pending:
+                yield tf.concat(pending, axis=0)
             return
-        x = np.asarray(x) if not tf.is_tensor(x) else x
-        for start in range(0, int(x.shape[0]), batch_size):
-            yield x[start : start + batch_size]
+        for start in range(0, int(x.shape[0]), block_size):
+            yield tf.cast(x[start : start + block_size], self.input_dtype)
 
-    def run(self, x, rule, thresholds, batch_size=256, verbose=0):
+    def run(self, x, rule, thresholds, batch_size=256, verbose=0, block_batches=16):
+        """Runs the early exit; returns predictions, exits and probabilities.
+
+        Stage-major: a block of up to `block_batches * batch_size` samples
+        goes through stage 1 in batches of `batch_size`; the samples that do
+        not leave are gathered and go through stage 2, again in full batches,
+        and so on. Every stage thus runs at the full batch size (a stage on
+        the few survivors of one small batch costs much more per sample), and
+        memory stays bounded by the block.
+        """
         num_classes = self.model.num_classes
         last = len(self._steps) - 1
         predictions, exits, probabilities = [], [], []
         total = None if isinstance(x, tf.data.Dataset) else int(len(x))
         progbar = keras.utils.Progbar(total, verbose=verbose) if verbose else None
-        for batch in self._batches(x, batch_size):
-            features = tf.cast(batch, self.input_dtype)
-            n = int(features.shape[0])
-            batch_exit = np.full(n, last, dtype="int32")
-            batch_probs = np.zeros((n, num_classes), dtype="float32")
+        if not isinstance(x, tf.data.Dataset) and not tf.is_tensor(x):
+            x = np.asarray(x)
+        for block in self._blocks(x, batch_size * block_batches):
+            n = int(block.shape[0])
+            block_exit = np.full(n, last, dtype="int32")
+            block_probs = np.zeros((n, num_classes), dtype="float32")
             pending = np.arange(n)
             carry = rule.initial_carry(n)
+            features = block
             for i, step in enumerate(self._steps):
                 if pending.size == 0:
                     break
-                features, output = step(features)
-                output = output.numpy()
+                next_features, outputs = [], []
+                for start in range(0, int(features.shape[0]), batch_size):
+                    f, out = step(features[start : start + batch_size])
+                    next_features.append(f)
+                    outputs.append(out.numpy())
+                output = np.concatenate(outputs)
                 if i == last:
-                    batch_probs[pending] = output[:, :num_classes]
+                    block_probs[pending] = output[:, :num_classes]
                     break
                 fires, carry = rule.decide(output, thresholds[i], num_classes, carry)
                 leaving = pending[fires]
-                batch_exit[leaving] = i
-                batch_probs[leaving] = output[fires, :num_classes]
-                stay = ~fires
-                if not stay.any():
-                    pending = pending[stay]
-                    break
-                if fires.any():
-                    keep = np.flatnonzero(stay)
-                    features = tf.gather(features, keep)
-                    if carry is not None:
-                        carry = carry[keep]
-                    pending = pending[keep]
-            predictions.append(batch_probs.argmax(axis=1).astype("int32"))
-            exits.append(batch_exit)
-            probabilities.append(batch_probs)
+                block_exit[leaving] = i
+                block_probs[leaving] = output[fires, :num_classes]
+                keep = np.flatnonzero(~fires)
+                pending = pending[keep]
+                if carry is not None:
+                    carry = carry[keep]
+                if keep.size:
+                    features = (
+                        next_features[0]
+                        if len(next_features) == 1
+                        else tf.concat(next_features, axis=0)
+                    )
+                    if keep.size < features.shape[0]:
+                        features = tf.gather(features, keep)
+            predictions.append(block_probs.argmax(axis=1).astype("int32"))
+            exits.append(block_exit)
+            probabilities.append(block_probs)
             if progbar is not None:
                 progbar.add(n)
         if not exits:
