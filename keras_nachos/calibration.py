@@ -77,6 +77,8 @@ def score_threshold_range(rule, num_classes):
     _check_direction(rule)
     low, high = (float(v) for v in rule.threshold_range(num_classes))
     if rule.direction == "greater":
+        if rule.strict:
+            return float(np.nextafter(low, np.inf)), float(np.nextafter(high, np.inf))
         return low, high
     return float(np.nextafter(-high, np.inf)), float(np.nextafter(-low, np.inf))
 
@@ -91,7 +93,8 @@ def to_score_thresholds(rule, thresholds):
     _check_direction(rule)
     t = np.asarray(thresholds, dtype="float64")
     if rule.direction == "greater":
-        return t.copy()
+        # A strict rule fires iff score > t, i.e. score >= nextafter(t, inf).
+        return np.nextafter(t, np.inf) if rule.strict else t.copy()
     return np.nextafter(-t, np.inf)
 
 
@@ -101,7 +104,7 @@ def to_rule_thresholds(rule, score_thresholds):
     _check_direction(rule)
     u = np.asarray(score_thresholds, dtype="float64")
     if rule.direction == "greater":
-        return u.copy()
+        return np.nextafter(u, -np.inf) if rule.strict else u.copy()
     return -np.nextafter(u, -np.inf) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 

@@ -33,6 +33,8 @@ class ExitRule:
 
     name = None
     direction = "greater"
+    # With `strict = True` a "greater" rule fires when `score > threshold`.
+    strict = False
     needs_confidence = False
 
     def __init__(self, thresholds=None):
@@ -63,6 +65,8 @@ class ExitRule:
         )
         score = self.score(output[:, :num_classes], confidence)
         if self.direction == "greater":
+            if self.strict:
+                return score > threshold, carry
             return score >= threshold, carry
         return score < threshold, carry
 
@@ -190,12 +194,10 @@ class ClassMeans(ExitRule):
     """
 
     name = "class_means"
+    strict = True
 
     def score(self, probabilities, confidence):
         return probabilities.max(axis=1)
-
-    def decide(self, output, threshold, num_classes, carry):
-        return output[:, :num_classes].max(axis=1) > threshold, carry
 
 
 _RULES = {

@@ -408,3 +408,25 @@ def test_calibrated_thresholds_reproduce_real_early_exit(monkeypatch):
     assert early.expected_macs == result.expected_macs
     np.testing.assert_allclose(early.exit_fractions, result.exit_fractions)
     assert math.isclose(sum(result.exit_fractions), 1.0)
+
+
+def test_class_means_rule_calibrates_with_its_strict_inequality():
+    from keras_nachos.exit_rules import apply_rule
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    outs = [rng.dirichlet(np.ones(3), 300) for _ in range(3)]
+    outs[0][:5] = [0.5, 0.3, 0.2]  # ties exactly at a threshold value
+    result = calibrate_from_outputs(outs, y, [1.0, 2.0, 3.0], rule="class_means",
+                                    num_classes=3)
+    for point in result.curve[:: max(1, len(result.curve) // 15)]:
+        exits = apply_rule("class_means", outs, point.thresholds, 3)
+        correct = np.stack([o.argmax(1) == y for o in outs])
+        accuracy = correct[exits, np.arange(300)].mean()
+        cost = np.asarray([1.0, 2.0, 3.0])[exits].mean()
+        assert accuracy == pytest.approx(point.accuracy)
+        assert cost == pytest.approx(point.expected_macs)
+    S, _ = exit_tables(outs, y, "class_means", 3)
+    t = calibration.to_score_thresholds("class_means", [0.5, 0.5])
+    assert calibration.to_rule_thresholds("class_means", t).tolist() == [0.5, 0.5]
+    assert not np.any((S[:5, 0] >= t[0]))  # 0.5 > 0.5 is false

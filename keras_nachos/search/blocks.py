@@ -30,6 +30,12 @@ def get_block(name):
     return _BLOCKS[name]
 
 
+# Candidates train for a few hundred steps only: with Keras' default batch-norm
+# momentum (0.99) the moving statistics have not settled by then and inference
+# collapses to chance level. 0.9 settles within ~50 steps.
+BN_MOMENTUM = 0.9
+
+
 def hard_swish(x, name):
     return keras.layers.Activation("hard_swish", name=name)(x)
 
@@ -46,16 +52,16 @@ def inverted_residual(x, filters, kernel_size, expansion, stride, name):
     y = x
     if expansion != 1:
         y = keras.layers.Conv2D(hidden, 1, use_bias=False, name=f"{name}_expand")(y)
-        y = keras.layers.BatchNormalization(name=f"{name}_expand_bn")(y)
+        y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_expand_bn")(y)
         y = hard_swish(y, f"{name}_expand_act")
     y = keras.layers.DepthwiseConv2D(
         kernel_size, strides=stride, padding="same", use_bias=False,
         name=f"{name}_depthwise",
     )(y)
-    y = keras.layers.BatchNormalization(name=f"{name}_depthwise_bn")(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_depthwise_bn")(y)
     y = hard_swish(y, f"{name}_depthwise_act")
     y = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)
-    y = keras.layers.BatchNormalization(name=f"{name}_project_bn")(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_project_bn")(y)
     if stride == 1 and channels == filters:
         y = keras.layers.Add(name=f"{name}_add")([x, y])
     return y
@@ -67,7 +73,7 @@ def plain_conv(x, filters, kernel_size, expansion, stride, name):
         filters, kernel_size, strides=stride, padding="same", use_bias=False,
         name=f"{name}_conv",
     )(x)
-    y = keras.layers.BatchNormalization(name=f"{name}_bn")(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(y)
     return keras.layers.ReLU(name=f"{name}_relu")(y)
 
 

@@ -1,7 +1,9 @@
 """Training and scoring one candidate EENN of a search."""
 
+import json
 import math
 import time
+import zlib
 
 import keras
 import numpy as np
@@ -37,6 +39,9 @@ class CandidateEvaluator:
             (`"cascade_confidence"` when the space has confidence heads).
         loss_options: Optional dict of `NachosLoss` keyword arguments.
         exit_weights: Exit-loss weights for `compile` (not for NachosLoss).
+        seed: Integer; each candidate trains with a seed derived from it and
+            from the candidate's values, so an evaluation is reproducible.
+            Defaults to `0`.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class CandidateEvaluator:
         rule=None,
         loss_options=None,
         exit_weights=None,
+        seed=0,
         verbose=0,
     ):
         self.space = space
@@ -67,6 +73,7 @@ class CandidateEvaluator:
         self.rule = get_rule(rule)
         self.loss_options = dict(loss_options or {})
         self.exit_weights = exit_weights
+        self.seed = int(seed)
         self.verbose = verbose
 
     def static_costs(self, values):
@@ -93,7 +100,13 @@ class CandidateEvaluator:
             }
         return None
 
+    def candidate_seed(self, values):
+        """A seed fixed by the candidate: its training is reproducible."""
+        key = json.dumps(values, sort_keys=True, default=str).encode()
+        return (zlib.crc32(key) + self.seed) % (2**31)
+
     def build_and_compile(self, values):
+        keras.utils.set_random_seed(self.candidate_seed(values))
         model = self.space.build(values)
         optimizer = keras.optimizers.Adam(self.learning_rate)
         if self.space.confidence:

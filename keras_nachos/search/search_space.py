@@ -10,6 +10,7 @@ import numpy as np
 from keras_nachos import heads as heads_module
 from keras_nachos.early_exit_model import EarlyExitModel
 from keras_nachos.errors import invalid_value
+from keras_nachos.search.blocks import BN_MOMENTUM
 from keras_nachos.search.blocks import get_block
 
 _HEAD_BUILDERS = {
@@ -225,7 +226,7 @@ class SearchSpace:
             stem, 3, strides=self.stem_stride, padding="same", use_bias=False,
             name="stem_conv",
         )(x)
-        x = keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
         x = keras.layers.Activation("hard_swish", name="stem_act")(x)
         for s in range(1, self.num_stages + 1):
             block = get_block(values.get(f"stage_{s}_block", self.block_types[0]))
