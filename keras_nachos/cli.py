@@ -200,16 +200,19 @@ def plot_pareto(results, path):
 
     config = results["config"]
     a_min, m_max = config["min_accuracy"], config["max_macs"]
-    cands = [c for c in results["candidates"]
-             if c.get("status") not in ("failed",) and c.get("accuracy") is not None]
+    trained = [c for c in results["candidates"] if c.get("status") == "completed"]
+    skipped = [c for c in results["candidates"] if c.get("status") == "skipped"]
     fig, ax = plt.subplots(figsize=(7, 5))
-    if cands:
-        macs = [c["macs"] for c in cands]
-        acc = [c["accuracy"] for c in cands]
-        ax.scatter(macs, acc, s=14, color="gray", alpha=0.6, label="candidates")
-        top = max(acc + [a_min]) + 0.02
-        ax.fill_between([0, m_max], a_min, top, color="tab:green", alpha=0.12,
-                        label="feasible region")
+    top = max([c["accuracy"] for c in trained] + [a_min]) + 0.02
+    ax.fill_between([0, m_max], a_min, top, color="tab:green", alpha=0.12,
+                    label="feasible region")
+    if trained:
+        ax.scatter([c["macs"] for c in trained], [c["accuracy"] for c in trained],
+                   s=14, color="gray", alpha=0.7, label="trained candidates")
+    if skipped:
+        ax.scatter([c["macs"] for c in skipped], [0.0] * len(skipped), marker="x",
+                   s=18, color="tab:orange",
+                   label="first exit over budget (not trained)")
     front = results["admissible_front"]
     if front:
         pts = sorted((r["expected_macs"], r["accuracy"]) for r in front)
