@@ -8,37 +8,21 @@ images, which the search never sees.
     python examples/search_fashion_mnist.py [--out artifacts/search_fashion_mnist]
 """
 
-import argparse
-
 from keras_nachos import cli
 
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="artifacts/search_fashion_mnist")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args()
-    argv = [
-        "search",
-        "--dataset", "fashion_mnist",
-        "--max-samples", "12000",
-        "--min-accuracy", "0.82",
-        "--max-macs", "800000",
-        "--population", "8",
-        "--generations", "2",
-        "--epochs", "2",
-        "--batch-size", "128",
-        "--stage-widths", "[[8, 16], [16, 24], [24, 32]]",
-        "--depths", "1,2",
-        "--expansion-ratios", "2,3,4",
-        "--seed", str(args.seed),
-        "--out", args.out,
-    ]
-    if args.overwrite:
-        argv.append("--overwrite")
-    cli.main(argv)
-
+PRESET = [
+    "--dataset", "fashion_mnist",
+    "--max-samples", "12000",
+    "--min-accuracy", "0.82",
+    "--max-macs", "800000",
+    "--population", "8",
+    "--generations", "2",
+    "--epochs", "2",
+    "--batch-size", "128",
+    "--stage-widths", "[[8, 16], [16, 24], [24, 32]]",
+    "--depths", "1,2",
+    "--expansion-ratios", "2,3,4",
+]
 
 if __name__ == "__main__":
-    main()
+    cli.run_preset(PRESET, __doc__.splitlines()[0], "artifacts/search_fashion_mnist")

@@ -315,6 +315,22 @@ def build_parser():
     return parser
 
 
+def run_preset(preset, description, default_out, argv=None):
+    """Runs `keras-nachos search` with preset arguments (the examples' entry).
+
+    `--out`, `--seed` and `--overwrite` can be given on the command line.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=default_out)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    command = ["search", *preset, "--seed", str(args.seed), "--out", args.out]
+    if args.overwrite:
+        command.append("--overwrite")
+    return main(command)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     args.func(args)
