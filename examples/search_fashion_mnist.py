@@ -1,6 +1,6 @@
 """A NACHOS search on Fashion-MNIST sized for 2 CPU cores (< 30 minutes).
 
-Candidates train 2 epochs on a 12,000-image stratified subset of the training
+Candidates train 3 epochs on a 20,000-image stratified subset of the training
 split; thresholds and objectives use the 10% validation split carved from the
 training data; the admissible front is finally measured on the 10,000 test
 images, which the search never sees.
@@ -12,12 +12,12 @@ from keras_nachos import cli
 
 PRESET = [
     "--dataset", "fashion_mnist",
-    "--max-samples", "12000",
+    "--max-samples", "20000",
     "--min-accuracy", "0.82",
     "--max-macs", "800000",
     "--population", "8",
-    "--generations", "2",
-    "--epochs", "2",
+    "--generations", "3",
+    "--epochs", "3",
     "--batch-size", "128",
     "--stage-widths", "[[8, 16], [16, 24], [24, 32]]",
     "--depths", "1,2",
