@@ -138,8 +138,8 @@ def test_cli_search_report_export_on_digits(tmp_path, capsys):
     out = str(tmp_path / "run")
     cli.main([
         "search", "--dataset", "digits", "--max-samples", "400",
-        "--min-accuracy", "0.2", "--max-macs", "200000",
-        "--population", "4", "--generations", "1", "--epochs", "2",
+        "--min-accuracy", "0.15", "--max-macs", "200000",
+        "--population", "4", "--generations", "1", "--epochs", "4",
         "--batch-size", "64",
         "--stage-widths", "[[4, 8], [8], [8, 12]]", "--depths", "1",
         "--kernel-sizes", "3", "--expansion-ratios", "2",
