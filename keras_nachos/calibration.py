@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from keras_nachos import exit_rules
+from keras_nachos.data_utils import dataset_arrays
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 
@@ -916,34 +917,6 @@ def calibrate_from_outputs(
     )
 
 
-def _validation_arrays(validation_data):
-    import tensorflow as tf
-
-    if isinstance(validation_data, tf.data.Dataset):
-        xs, ys = [], []
-        for element in validation_data:  # one pass: x and y stay aligned
-            if not isinstance(element, (tuple, list)) or len(element) < 2:
-                raise invalid_value(
-                    "validation_data",
-                    "a tf.data.Dataset of (x, y) batches",
-                    validation_data.element_spec,
-                )
-            xs.append(np.asarray(element[0]))
-            ys.append(np.asarray(element[1]))
-        if not xs:
-            raise invalid_value(
-                "validation_data", "a non-empty dataset", validation_data
-            )
-        return np.concatenate(xs), np.concatenate(ys)
-    if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-        return validation_data[0], np.asarray(validation_data[1])
-    raise invalid_value(
-        "validation_data",
-        "a tuple (x, y) of arrays or a tf.data.Dataset of (x, y) batches",
-        type(validation_data).__name__,
-    )
-
-
 def calibrate_thresholds(
     model,
     validation_data,
@@ -1000,7 +973,7 @@ def calibrate_thresholds(
             "heads have no confidence output; build it with `confidence=True`)",
             rule.name,
         )
-    x, y = _validation_arrays(validation_data)
+    x, y = dataset_arrays(validation_data, "validation_data")
     outputs = model.predict_exits(x, batch_size=batch_size)
     costs = (
         model.exit_macs if convention == "cumulative" else model.exit_macs_taken_head

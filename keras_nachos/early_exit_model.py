@@ -11,6 +11,7 @@ from keras.src.saving import serialization_lib
 
 from keras_nachos import exit_rules
 from keras_nachos import heads as heads_module
+from keras_nachos.data_utils import dataset_arrays
 from keras_nachos.early_exit_inference import EarlyExitResult
 from keras_nachos.early_exit_inference import StagedRunner
 from keras_nachos.errors import invalid_type
@@ -658,11 +659,7 @@ class EarlyExitModel(keras.Model):
 def _inputs_and_labels(x, y):
     """Materialises `(x, y)` from arrays or a dataset of `(x, y)` batches."""
     if isinstance(x, tf.data.Dataset):
-        xs, ys = [], []
-        for element in x:
-            xs.append(np.asarray(element[0]))
-            ys.append(np.asarray(element[1]).reshape(-1))
-        return np.concatenate(xs), np.concatenate(ys)
+        return dataset_arrays(x, "x")
     if y is None:
         raise invalid_value("y", "labels for the array `x`", y)
     y = np.asarray(y).reshape(-1)
