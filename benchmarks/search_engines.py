@@ -1,0 +1,572 @@
+"""Search engines side by side: keras_nachos vs Keras Tuner RandomSearch vs Optuna NSGA-II.
+
+One search space, one evaluation function and one budget for every engine
+(METHODS.md section 5):
+
+- space: the `examples/search_quick.py` preset on scikit-learn's digits at
+  16x16 (3 stages with widths [[8, 12], [12, 16], [16, 24]], depths 1-2,
+  kernels 3/5/7, expansion 2/3/4, two optional early exits, each with one of
+  three head designs and two head widths: 18 hyperparameters);
+- constraints: validation accuracy >= `--min-accuracy` (A_min, default 0.95)
+  and expected MACs <= `--max-macs` (M_max, default 200,000). At these
+  settings about 3 in 4 random candidates are infeasible before training (their
+  first exit alone costs more than M_max) and some of the rest miss A_min;
+- evaluation (`SharedEvaluation`, the same object type for every engine, a
+  fresh one per engine and seed): repair the values (`SearchSpace.repair`),
+  key them by their canonical JSON; a key seen before is served from the cache
+  (no training); otherwise `CandidateEvaluator.precheck` scores a candidate
+  whose first exit alone exceeds M_max as infeasible without training, and the
+  others are trained (`--epochs` epochs) and scored on the validation split
+  (thresholds calibrated under M_max). `CandidateEvaluator` seeds each
+  training from the candidate's values, so a candidate gets the same score
+  whichever engine asks for it (up to CPU thread nondeterminism);
+- budget: every engine asks for P x G evaluations (`--population` x
+  `--generations`, default 8 x 4 = 32), cache hits included;
+- engines:
+  * keras_nachos: `NachosSearch` (constrained NSGA-II, `NSGA2Oracle`) with
+    `run_trial` routed to the shared evaluation. The oracle's own cache (same
+    key) answers its duplicates before they reach the shared function; its
+    own precheck hook is switched off because the shared function applies the
+    same precheck. Model files are not written (nor by the other engines);
+  * kt_random: `keras_tuner.RandomSearch(max_trials=budget)` over
+    `space.hyperparameters()`, objective `accuracy` (max) with the expected
+    MACs logged as an extra metric: a random search does not use its
+    objective to propose candidates, and a list objective would only be
+    Keras Tuner's plain sum (MACs minus accuracy), not a Pareto ranking.
+    Keras Tuner turns `seed=0` into a random seed, so its seed is `seed + 1`;
+  * optuna_nsga2: `optuna.samplers.NSGAIISampler(population_size=P,
+    seed=seed)`, directions (maximize accuracy, minimize MACs), every
+    hyperparameter suggested by its Keras Tuner type (Choice ->
+    `suggest_categorical`, Int -> `suggest_int`, Float -> `suggest_float`,
+    Boolean -> `suggest_categorical([False, True])`). Constraints natively:
+    `trial.set_constraint` (Optuna >= 5, where `constraints_func` is
+    deprecated) or, on Optuna 4, `set_user_attr("constraints", ...)` read by
+    `constraints_func`. They are normalised like keras_nachos' violation,
+    `(A_min - acc) / (1 - A_min)` and `(macs - M_max) / M_max`, so both GAs
+    rank infeasible candidates on the same scale (feasibility is unchanged).
+- score: `admissible_hypervolume` (keras_nachos.search.pareto) of every
+  candidate an engine evaluated, in the normalised space f1 = error / (1 -
+  A_min), f2 = E[MACs] / M_max, reference (1, 1), admissible points only; the
+  median over `--seeds` (default 0 1 2). Also reported: unique evaluations,
+  trainings, cache hits, wall time, and the hypervolume after each block of P
+  evaluations.
+
+BatchNorm statistics: with the ~100 training steps a candidate gets here,
+Keras' default BatchNorm momentum (0.99) would leave the moving statistics far
+from the data's and every candidate would score at chance on the validation
+split; the search blocks use momentum 0.9 (`blocks.BN_MOMENTUM`), which
+settles. `--bn-recalibration` additionally re-estimates them after training
+(one forward pass over the training split in training mode with momentum 0);
+it is off by default, so the benchmark measures the library's evaluator.
+
+Optuna is a benchmark dependency only: `pip install "optuna>=4"` (or
+`pip install -e .[bench]`).
+
+Usage:
+
+    python benchmarks/search_engines.py                      # ~30 min on 2 busy shared cores
+    python benchmarks/search_engines.py --seeds 0 --generations 2 --epochs 1   # smoke test
+
+Writes `artifacts/search_engines.json`.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import keras_tuner as kt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_nachos import datasets  # noqa: E402
+from keras_nachos.search import CandidateEvaluator  # noqa: E402
+from keras_nachos.search import NachosSearch  # noqa: E402
+from keras_nachos.search import SearchSpace  # noqa: E402
+from keras_nachos.search.pareto import admissible_hypervolume  # noqa: E402
+from keras_nachos.search.pareto import is_admissible  # noqa: E402
+
+ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2")
+TARGETS = {"optuna_nsga2": 1.1, "kt_random": 1.2}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES),
+                        choices=ENGINES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--generations", type=int, default=4,
+                        help="Generations including the random first one; "
+                             "budget = population x generations.")
+    parser.add_argument("--min-accuracy", type=float, default=0.95)
+    parser.add_argument("--max-macs", type=float, default=200_000)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--bn-recalibration", action="store_true",
+                        help="Re-estimate BatchNorm statistics after training "
+                             "(off by default).")
+    parser.add_argument("--out",
+                        default=os.path.join("artifacts", "search_engines.json"))
+    parser.add_argument("--quiet", action="store_true",
+                        help="No line per evaluation.")
+    return parser.parse_args(argv)
+
+
+def make_space(data):
+    return SearchSpace(
+        data.input_shape, data.num_classes,
+        stage_widths=[[8, 12], [12, 16], [16, 24]],
+        depths=(1, 2), kernel_sizes=(3, 5, 7), expansion_ratios=(2, 3, 4),
+        head_types=("global_pool", "sdn", "conv"), head_widths=(0, 32),
+    )
+
+
+# ----------------------------------------------------------------------
+# The shared evaluation function.
+
+class BenchEvaluator(CandidateEvaluator):
+    """`CandidateEvaluator` that re-estimates BatchNorm statistics first."""
+
+    def __init__(self, *args, bn_recalibration=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bn_recalibration = bn_recalibration
+
+    def score(self, model, values):
+        if self.bn_recalibration:
+            recalibrate_batch_norm(model, self.train_data[0])
+        return super().score(model, values)
+
+
+def recalibrate_batch_norm(model, x):
+    """Sets every BatchNorm's moving statistics to those of `x`."""
+    layers = [layer for layer in model._flatten_layers()
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        model(x, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
+def network_key(space, values):
+    """Key without the head genes of disabled exits (same network)."""
+    values = dict(values)
+    for s in space.exit_positions:
+        if not values.get(f"exit_{s}"):
+            values.pop(f"exit_{s}_head", None)
+            values.pop(f"exit_{s}_head_width", None)
+    return space.candidate_key(values)
+
+
+class SharedEvaluation:
+    """The one evaluation function every engine calls (one per run).
+
+    `__call__(values)` repairs the values, serves a key seen before from the
+    cache, else prechecks, else trains and scores. It returns a dict with
+    `accuracy`, `expected_macs`, `status` ("trained", "skipped", "failed")
+    and `cached`. `CandidateEvaluator` seeds each training with
+    `keras.utils.set_random_seed`, which also reseeds Python's and NumPy's
+    global generators: their states are restored afterwards so that no
+    engine's random stream is touched.
+    """
+
+    def __init__(self, space, evaluator, label, verbose=True):
+        self.space = space
+        self.evaluator = evaluator
+        self.label = label
+        self.verbose = verbose
+        self.cache = {}
+        self.requests = 0
+        self.cache_hits = 0
+        self.trained = 0
+        self.skipped = 0
+        self.failed = 0
+        self.train_seconds = 0.0
+        self.log = []  # one entry per request, in order
+        self.network_keys = set()
+
+    def __call__(self, values):
+        values = self.space.repair(dict(values))
+        key = self.space.candidate_key(values)
+        self.requests += 1
+        cached = key in self.cache
+        if cached:
+            self.cache_hits += 1
+            result = self.cache[key]
+        else:
+            result = self._evaluate(values, key)
+            self.cache[key] = result
+            self.network_keys.add(network_key(self.space, values))
+        self.log.append({"key": key, "cached": cached, **result})
+        if self.verbose and not cached:
+            flag = ("admissible" if result["admissible"]
+                    else result["status"] if result["status"] != "trained"
+                    else "infeasible")
+            print(f"    [{self.label}] request {self.requests}: "
+                  f"acc={result['accuracy']:.4f} "
+                  f"macs={result['expected_macs']:,.0f} {flag} "
+                  f"({result['seconds']:.1f}s)", flush=True)
+        return dict(result, cached=cached)
+
+    def _evaluate(self, values, key):
+        start = time.time()
+        ev = self.evaluator
+        outcome = ev.precheck(values)
+        if outcome is not None:
+            self.skipped += 1
+            status = "skipped"
+            accuracy, macs = outcome["accuracy"], outcome["expected_macs"]
+        else:
+            python_state, numpy_state = random.getstate(), np.random.get_state()
+            try:
+                metrics, _ = ev(values)
+                accuracy = metrics["accuracy"]
+                macs = metrics["expected_macs"]
+                status = "trained"
+                self.trained += 1
+                if not (math.isfinite(accuracy) and math.isfinite(macs)):
+                    raise FloatingPointError("non-finite objectives")
+            except FloatingPointError:
+                # Scored like a hopeless candidate, never an error: every
+                # engine must get a number.
+                accuracy = 0.0
+                macs = float(ev.static_costs(values)[-1])
+                status = "failed"
+                self.failed += 1
+            finally:
+                random.setstate(python_state)
+                np.random.set_state(numpy_state)
+                keras.backend.clear_session()
+        seconds = time.time() - start
+        if status != "skipped":
+            self.train_seconds += seconds
+        return {
+            "accuracy": float(accuracy),
+            "expected_macs": float(macs),
+            "status": status,
+            "admissible": is_admissible(
+                accuracy, macs, ev.min_accuracy, ev.max_macs),
+            "seconds": seconds,
+        }
+
+    def points(self, upto=None):
+        log = self.log if upto is None else self.log[:upto]
+        return [(e["accuracy"], e["expected_macs"]) for e in log]
+
+
+# ----------------------------------------------------------------------
+# Engines.
+
+class _BenchNachosSearch(NachosSearch):
+    """`NachosSearch` whose trials go to the shared evaluation."""
+
+    def __init__(self, shared, **kwargs):
+        self.shared = shared
+        super().__init__(**kwargs)
+
+    def _precheck(self, values):
+        return None  # The shared evaluation applies the same precheck.
+
+    def run_trial(self, trial, *args, **kwargs):
+        result = self.shared(trial.hyperparameters.values)
+        return {"accuracy": result["accuracy"],
+                "expected_macs": result["expected_macs"]}
+
+
+def run_nachos(shared, space, data, args, seed, workdir):
+    tuner = _BenchNachosSearch(
+        shared,
+        search_space=space, min_accuracy=args.min_accuracy,
+        max_macs=args.max_macs, population_size=args.population,
+        generations=args.generations, seed=seed,
+        directory=workdir, project_name=f"nachos_{seed}", overwrite=True,
+    )
+    tuner.search(*data.train, validation_data=data.validation,
+                 epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    oracle = tuner.oracle
+    archive = oracle.archive
+    return {
+        "requests": oracle.total_evaluations,
+        "engine_cache_hits": oracle.total_evaluations - oracle.unique_evaluations,
+        "engine_unique": oracle.unique_evaluations,
+        "engine_hypervolume": admissible_hypervolume(
+            [e for e in archive if e["status"] == "completed"],
+            args.min_accuracy, args.max_macs,
+            key=lambda e: (e["accuracy"], e["macs"])),
+        "hypervolume_history": oracle.hypervolume_history,
+    }
+
+
+class _SpaceHyperModel(kt.HyperModel):
+    def __init__(self, space):
+        super().__init__()
+        self.space = space
+
+    def build(self, hp):
+        return self.space.build(self.space.repair(hp.values))
+
+
+class _BenchRandomSearch(kt.RandomSearch):
+    def __init__(self, shared, **kwargs):
+        self.shared = shared
+        super().__init__(**kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        result = self.shared(trial.hyperparameters.values)
+        return {"accuracy": result["accuracy"],
+                "expected_macs": result["expected_macs"]}
+
+
+def run_kt_random(shared, space, data, args, seed, workdir):
+    budget = args.population * args.generations
+    tuner = _BenchRandomSearch(
+        shared,
+        hypermodel=_SpaceHyperModel(space),
+        hyperparameters=space.hyperparameters(),
+        objective=kt.Objective("accuracy", "max"),
+        max_trials=budget,
+        seed=seed + 1,  # Keras Tuner replaces seed 0 by a random one.
+        directory=workdir, project_name=f"random_{seed}", overwrite=True,
+    )
+    tuner.search(verbose=0)
+    trials = [t for t in tuner.oracle.trials.values()
+              if t.status == "COMPLETED"]
+    return {"requests": shared.requests, "engine_trials": len(trials)}
+
+
+def _suggest(trial, hp):
+    kind = type(hp).__name__
+    if kind == "Boolean":
+        return trial.suggest_categorical(hp.name, [False, True])
+    if kind == "Choice":
+        return trial.suggest_categorical(hp.name, list(hp.values))
+    if kind == "Int":
+        return trial.suggest_int(hp.name, hp.min_value, hp.max_value,
+                                 step=hp.step or 1,
+                                 log=hp.sampling == "log")
+    if kind == "Float":
+        return trial.suggest_float(hp.name, hp.min_value, hp.max_value,
+                                   step=hp.step, log=hp.sampling == "log")
+    if kind == "Fixed":
+        return hp.value
+    raise TypeError(f"No Optuna counterpart for {kind} `{hp.name}`.")
+
+
+def run_optuna(shared, space, data, args, seed, workdir):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    native = hasattr(optuna.trial.Trial, "set_constraint")
+    a_min, m_max = args.min_accuracy, args.max_macs
+
+    def constraints(accuracy, macs):
+        return {"accuracy": (a_min - accuracy) / (1.0 - a_min),
+                "macs": (macs - m_max) / m_max}
+
+    sampler_options = {}
+    if not native:  # Optuna 4: constraints through `constraints_func`.
+        sampler_options["constraints_func"] = (
+            lambda frozen: frozen.user_attrs["constraints"])
+    sampler = optuna.samplers.NSGAIISampler(
+        population_size=args.population, seed=seed, **sampler_options)
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=sampler)
+    hps = space.hyperparameters().space
+
+    def objective(trial):
+        values = {hp.name: _suggest(trial, hp) for hp in hps}
+        result = shared(values)
+        violations = constraints(result["accuracy"], result["expected_macs"])
+        if native:
+            for name, value in violations.items():
+                trial.set_constraint(name, value)
+        else:
+            trial.set_user_attr("constraints", list(violations.values()))
+        return result["accuracy"], result["expected_macs"]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(objective, n_trials=args.population * args.generations)
+    return {"requests": shared.requests, "optuna_version": optuna.__version__,
+            "constraints_api": "set_constraint" if native else
+            "constraints_func"}
+
+
+RUNNERS = {"keras_nachos": run_nachos, "kt_random": run_kt_random,
+           "optuna_nsga2": run_optuna}
+
+
+# ----------------------------------------------------------------------
+
+def run_one(engine, seed, space, data, args, workdir):
+    evaluator = BenchEvaluator(
+        space, data.train, data.validation, args.min_accuracy, args.max_macs,
+        epochs=args.epochs, batch_size=args.batch_size,
+        bn_recalibration=args.bn_recalibration,
+    )
+    shared = SharedEvaluation(space, evaluator, f"{engine} s{seed}",
+                              verbose=not args.quiet)
+    start = time.time()
+    extra = RUNNERS[engine](shared, space, data, args, seed, workdir)
+    wall = time.time() - start
+    hv = admissible_hypervolume(shared.points(), args.min_accuracy,
+                                args.max_macs)
+    p = args.population
+    requests = extra["requests"]
+    # Hypervolume after each block of P requests of the engine. For
+    # keras_nachos the oracle answers its duplicates itself, so its shared log
+    # holds unique requests only; the oracle's history is per generation.
+    anytime = [admissible_hypervolume(shared.points(upto), args.min_accuracy,
+                                      args.max_macs)
+               for upto in range(p, len(shared.log) + p, p)]
+    if engine == "keras_nachos":
+        anytime = extra["hypervolume_history"]
+        cache_hits = extra["engine_cache_hits"] + shared.cache_hits
+    else:
+        cache_hits = shared.cache_hits
+    admissible = sum(1 for e in shared.log if not e["cached"]
+                     and e["admissible"])
+    return {
+        "engine": engine,
+        "seed": seed,
+        "hypervolume": hv,
+        "requests": requests,
+        "unique_evaluations": len(shared.cache),
+        "unique_networks": len(shared.network_keys),
+        "trained": shared.trained,
+        "skipped_by_precheck": shared.skipped,
+        "failed": shared.failed,
+        "cache_hits": cache_hits,
+        "admissible_unique": admissible,
+        "wall_seconds": wall,
+        "train_seconds": shared.train_seconds,
+        "hypervolume_per_generation": anytime,
+        "points": [
+            {"accuracy": e["accuracy"], "expected_macs": e["expected_macs"],
+             "status": e["status"], "admissible": e["admissible"]}
+            for e in shared.log if not e["cached"]
+        ],
+        **{k: v for k, v in extra.items()
+           if k not in ("requests", "hypervolume_history")},
+    }
+
+
+def summarise(runs, engines):
+    summary = {}
+    for engine in engines:
+        mine = sorted((r for r in runs if r["engine"] == engine),
+                      key=lambda r: r["seed"])
+        summary[engine] = {
+            "median_hypervolume": statistics.median(
+                r["hypervolume"] for r in mine),
+            "hypervolumes": [r["hypervolume"] for r in mine],
+            "seeds": [r["seed"] for r in mine],
+            "median_requests": statistics.median(r["requests"] for r in mine),
+            "median_unique": statistics.median(
+                r["unique_evaluations"] for r in mine),
+            "median_trained": statistics.median(r["trained"] for r in mine),
+            "cache_hit_rate": sum(r["cache_hits"] for r in mine)
+            / max(1, sum(r["requests"] for r in mine)),
+            "median_admissible": statistics.median(
+                r["admissible_unique"] for r in mine),
+            "median_wall_seconds": statistics.median(
+                r["wall_seconds"] for r in mine),
+        }
+    return summary
+
+
+def print_table(summary, args):
+    ref = summary.get("keras_nachos", {}).get("median_hypervolume")
+    budget = args.population * args.generations
+    print()
+    print(f"digits {args.image_size}x{args.image_size}, A_min="
+          f"{args.min_accuracy}, M_max={args.max_macs:,.0f} MACs, "
+          f"P={args.population}, G={args.generations} (budget {budget} "
+          f"evaluations), {args.epochs} epochs/candidate, seeds {args.seeds}")
+    header = (f"{'engine':<14}{'median HV':>10}  {'HV per seed':<24}"
+              f"{'asked':>6}{'unique':>7}{'trained':>8}{'hits':>6}"
+              f"{'admis.':>7}{'wall s':>8}{'HV/nachos':>10}")
+    print(header)
+    print("-" * len(header))
+    for engine, s in summary.items():
+        per_seed = " ".join(f"{v:.3f}" for v in s["hypervolumes"])
+        ratio = (s["median_hypervolume"] / ref) if ref else float("nan")
+        print(f"{engine:<14}{s['median_hypervolume']:>10.3f}  {per_seed:<24}"
+              f"{s['median_requests']:>6.0f}{s['median_unique']:>7.0f}"
+              f"{s['median_trained']:>8.0f}{s['cache_hit_rate']:>6.0%}"
+              f"{s['median_admissible']:>7.0f}"
+              f"{s['median_wall_seconds']:>8.0f}{ratio:>10.2f}")
+    print("(asked/unique/trained/admis.: medians over seeds; hits: cache hits "
+          "/ requests over all seeds; admis.: unique admissible candidates)")
+    verdicts = {}
+    if ref is not None:
+        for engine, target in TARGETS.items():
+            if engine not in summary:
+                continue
+            other = summary[engine]["median_hypervolume"]
+            if other > 0:
+                ratio = ref / other
+            else:  # Undefined when neither engine found an admissible point.
+                ratio = math.inf if ref > 0 else math.nan
+            met = bool(ratio >= target)
+            verdicts[engine] = {"ratio": ratio, "target": target, "met": met}
+            print(f"keras_nachos / {engine}: {ratio:.2f}x (target >= "
+                  f"{target}x): {'MET' if met else 'NOT MET'}")
+    return verdicts
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.population % 4:
+        raise SystemExit("--population must be a multiple of 4 (DEAP).")
+    data = datasets.load("digits", image_size=(args.image_size,) * 2)
+    space = make_space(data)
+    workdir = tempfile.mkdtemp(prefix="search_engines_")
+    runs = []
+    total_start = time.time()
+    try:
+        for seed in args.seeds:
+            for engine in args.engines:
+                print(f"== {engine} seed {seed} ==", flush=True)
+                run = run_one(engine, seed, space, data, args, workdir)
+                runs.append(run)
+                print(f"== {engine} seed {seed}: HV {run['hypervolume']:.4f}, "
+                      f"{run['requests']} asked, {run['unique_evaluations']} "
+                      f"unique, {run['trained']} trained, "
+                      f"{run['cache_hits']} cache hits, "
+                      f"{run['wall_seconds']:.0f}s (total "
+                      f"{time.time() - total_start:.0f}s)", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = summarise(runs, args.engines)
+    verdicts = print_table(summary, args)
+    total = time.time() - total_start
+    print(f"total {total:.0f}s")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({
+            "config": {**vars(args), "dataset": "digits",
+                       "space": space.get_config()},
+            "summary": summary, "targets": verdicts, "runs": runs,
+            "total_seconds": total,
+        }, f, indent=1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
