@@ -597,3 +597,22 @@ def test_state_round_trip(tmp_path):
     assert restored == state
     assert oracle.archive == state["nsga2"]["archive"]
     assert state["nsga2"]["population"] and state["nsga2"]["random_state"]
+
+
+def test_offspring_already_evaluated_are_re_mutated_before_they_cost_budget():
+    import keras_tuner as kt
+
+    from keras_nachos.search import NSGA2Oracle
+
+    hp = kt.HyperParameters()
+    for i in range(4):
+        hp.Choice(f"c{i}", [0, 1, 2])
+    oracle = NSGA2Oracle(population_size=8, generations=3, hyperparameters=hp, seed=0)
+    oracle._start()
+    for record in oracle._offspring:
+        oracle._cache[record["key"]] = {"accuracy": 0.5, "expected_macs": 1.0}
+    children = [list(r["genome"]) for r in oracle._offspring]
+    records = oracle._distinct_records(children)
+    keys = [r["key"] for r in records]
+    assert len(set(keys)) == len(keys)
+    assert not set(keys) & set(oracle._cache)

@@ -123,3 +123,33 @@ def test_candidate_evaluator_scores_on_validation_only():
     assert metrics["expected_macs"] == pytest.approx(result.expected_macs)
     assert metrics["static_macs"] == model.exit_macs
     assert metrics["final_accuracy"] == np.mean(outputs[-1].argmax(1) == yv)
+
+
+def test_repair_gives_one_set_of_values_per_network():
+    space = tiny_space()
+    a = space.random_values(seed=6)
+    a.update({"exit_1": True, "exit_2": False})
+    b = dict(a, exit_2_head="conv", exit_2_head_width=8)
+    assert space.repair(a) == space.repair(b)
+    assert space.candidate_key(space.repair(a)) == space.candidate_key(space.repair(b))
+
+
+def test_candidate_seeding_leaves_the_callers_random_streams_alone():
+    import random
+
+    space = tiny_space()
+    values = space.random_values(seed=1)
+    x, y = np.zeros((4, 8, 8, 1), "float32"), np.zeros(4, "int32")
+    evaluator = CandidateEvaluator(space, (x, y), (x, y), 0.5, 1e9)
+    random.seed(123)
+    np.random.seed(123)
+    with evaluator.seeded(values):
+        first = evaluator.build_and_compile(values).get_weights()
+    after = (random.random(), np.random.random())
+    with evaluator.seeded(values):
+        second = evaluator.build_and_compile(values).get_weights()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    random.seed(123)
+    np.random.seed(123)
+    assert after == (random.random(), np.random.random())

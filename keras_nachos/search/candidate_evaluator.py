@@ -1,7 +1,9 @@
 """Training and scoring one candidate EENN of a search."""
 
+import contextlib
 import json
 import math
+import random
 import time
 import zlib
 
@@ -105,8 +107,19 @@ class CandidateEvaluator:
         key = json.dumps(values, sort_keys=True, default=str).encode()
         return (zlib.crc32(key) + self.seed) % (2**31)
 
-    def build_and_compile(self, values):
+    @contextlib.contextmanager
+    def seeded(self, values):
+        """Seeds Python, NumPy and TF for one candidate, then gives the
+        caller's `random` and NumPy streams back as they were."""
+        python_state, numpy_state = random.getstate(), np.random.get_state()
         keras.utils.set_random_seed(self.candidate_seed(values))
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+    def build_and_compile(self, values):
         model = self.space.build(values)
         optimizer = keras.optimizers.Adam(self.learning_rate)
         if self.space.confidence:
@@ -121,12 +134,13 @@ class CandidateEvaluator:
     def __call__(self, values, callbacks=None):
         """Trains one candidate; returns its objectives and the model."""
         start = time.time()
-        model = self.build_and_compile(values)
         x, y = self.train_data
-        history = model.fit(
-            x, y, epochs=self.epochs, batch_size=self.batch_size,
-            verbose=self.verbose, callbacks=callbacks,
-        )
+        with self.seeded(values):
+            model = self.build_and_compile(values)
+            history = model.fit(
+                x, y, epochs=self.epochs, batch_size=self.batch_size,
+                verbose=self.verbose, callbacks=callbacks,
+            )
         loss = history.history["loss"][-1]
         if not math.isfinite(loss):
             raise FloatingPointError(f"training diverged (loss={loss})")

@@ -37,8 +37,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         min_accuracy: Float in [0, 1], the accuracy floor `A_min`.
         max_macs: Positive float, the expected-MACs budget `M_max`.
         population_size: Integer, a multiple of 4. Defaults to `8`.
-        generations: Integer, generations after the initial one.
-            Defaults to `3`.
+        generations: Integer, number of generations, the initial random one
+            included (the budget is `population_size * generations`
+            evaluations). Defaults to `3`.
         seed: Optional integer seed (the search is deterministic for a seed).
         evaluator_options: Optional dict of `CandidateEvaluator` arguments
             (`learning_rate`, `rule`, `loss_options`, `exit_weights`).

@@ -811,7 +811,30 @@ class NSGA2Oracle(keras_tuner.Oracle):
                         up=UP,
                         indpb=indpb,
                     )
-        return [self._new_record(list(child)) for child in children]
+        return self._distinct_records(children)
+
+    def _distinct_records(self, children, max_retries=20):
+        """Records of the children, re-mutating those already evaluated.
+
+        A child whose decoded values were evaluated before (or by a sibling)
+        would only be served from the cache and spend budget on nothing new:
+        it gets one gene reset uniformly at random (what a 2- or 3-way choice
+        needs to change at all) until its values are new, up to
+        `max_retries` times.
+        """
+        seen = set(self._cache) | {r["key"] for r in self._population}
+        records = []
+        for child in children:
+            record = self._new_record(list(child))
+            for _ in range(max_retries):
+                if record["key"] not in seen:
+                    break
+                with self._own_random():
+                    child[random.randrange(len(child))] = random.uniform(LOW, UP)
+                record = self._new_record(list(child))
+            seen.add(record["key"])
+            records.append(record)
+        return records
 
     @contextlib.contextmanager
     def _own_random(self):

@@ -178,15 +178,29 @@ class SearchSpace:
         return values.get(name, default)
 
     def repair(self, values):
-        """Makes a candidate valid: at least one early exit.
+        """Makes a candidate valid and canonical.
 
         A candidate with every exit bit off gets the exit after the middle
-        stage switched on (a deterministic, explicit repair).
+        stage switched on (a deterministic, explicit repair); the head
+        settings of disabled exits are reset to their first choice.
         """
         values = dict(values)
         if not any(values.get(f"exit_{s}", False) for s in self.exit_positions):
             middle = self.exit_positions[(len(self.exit_positions) - 1) // 2]
             values[f"exit_{middle}"] = True
+        # The head settings of a disabled exit build nothing: give them their
+        # first choice, so one network has one set of values (and one cache
+        # entry).
+        defaults = {
+            "head": self.head_types[0],
+            "head_width": self.head_widths[0],
+            "threshold": 0.0,
+        }
+        for s in self.exit_positions:
+            if not values.get(f"exit_{s}"):
+                for suffix, default in defaults.items():
+                    if f"exit_{s}_{suffix}" in values:
+                        values[f"exit_{s}_{suffix}"] = default
         return values
 
     def is_valid(self, values):
