@@ -55,9 +55,7 @@ BatchNorm statistics: with the ~100 training steps a candidate gets here,
 Keras' default BatchNorm momentum (0.99) would leave the moving statistics far
 from the data's and every candidate would score at chance on the validation
 split; the search blocks use momentum 0.9 (`blocks.BN_MOMENTUM`), which
-settles. `--bn-recalibration` additionally re-estimates them after training
-(one forward pass over the training split in training mode with momentum 0);
-it is off by default, so the benchmark measures the library's evaluator.
+settles.
 
 Optuna is a benchmark dependency only: `pip install "optuna>=4"` (or
 `pip install -e .[bench]`).
@@ -74,7 +72,6 @@ import argparse
 import json
 import math
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -113,9 +110,6 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=16)
-    parser.add_argument("--bn-recalibration", action="store_true",
-                        help="Re-estimate BatchNorm statistics after training "
-                             "(off by default).")
     parser.add_argument("--out",
                         default=os.path.join("artifacts", "search_engines.json"))
     parser.add_argument("--quiet", action="store_true",
@@ -134,33 +128,6 @@ def make_space(data):
 
 # ----------------------------------------------------------------------
 # The shared evaluation function.
-
-class BenchEvaluator(CandidateEvaluator):
-    """`CandidateEvaluator` that re-estimates BatchNorm statistics first."""
-
-    def __init__(self, *args, bn_recalibration=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.bn_recalibration = bn_recalibration
-
-    def score(self, model, values):
-        if self.bn_recalibration:
-            recalibrate_batch_norm(model, self.train_data[0])
-        return super().score(model, values)
-
-
-def recalibrate_batch_norm(model, x):
-    """Sets every BatchNorm's moving statistics to those of `x`."""
-    layers = [layer for layer in model._flatten_layers()
-              if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.momentum = 0.0
-    try:
-        model(x, training=True)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-
 
 def network_key(space, values):
     """Key without the head genes of disabled exits (same network)."""
@@ -231,7 +198,6 @@ class SharedEvaluation:
             status = "skipped"
             accuracy, macs = outcome["accuracy"], outcome["expected_macs"]
         else:
-            python_state, numpy_state = random.getstate(), np.random.get_state()
             try:
                 metrics, _ = ev(values)
                 accuracy = metrics["accuracy"]
@@ -248,8 +214,6 @@ class SharedEvaluation:
                 status = "failed"
                 self.failed += 1
             finally:
-                random.setstate(python_state)
-                np.random.set_state(numpy_state)
                 keras.backend.clear_session()
         seconds = time.time() - start
         if status != "skipped":
@@ -413,10 +377,9 @@ RUNNERS = {"keras_nachos": run_nachos, "kt_random": run_kt_random,
 # ----------------------------------------------------------------------
 
 def run_one(engine, seed, space, data, args, workdir):
-    evaluator = BenchEvaluator(
+    evaluator = CandidateEvaluator(
         space, data.train, data.validation, args.min_accuracy, args.max_macs,
         epochs=args.epochs, batch_size=args.batch_size,
-        bn_recalibration=args.bn_recalibration,
     )
     shared = SharedEvaluation(space, evaluator, f"{engine} s{seed}",
                               verbose=not args.quiet)
