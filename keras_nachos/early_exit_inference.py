@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_nachos import exit_rules
+
 
 @dataclasses.dataclass
 class EarlyExitResult:
@@ -85,6 +87,7 @@ class StagedRunner:
         self.stage_models = [keras.Model(a, b) for a, b in zip(bounds, bounds[1:])]
         self.exit_layers = list(model.heads) + [model._final_layer]
         self.input_dtype = model.backbone.inputs[0].dtype
+        self._graph_steps = {}
         self._steps = [
             self._make_step(stage, exit_layer, tuple(start.shape))
             for stage, exit_layer, start in zip(
@@ -104,6 +107,85 @@ class StagedRunner:
             return features, output
 
         return step
+
+    def _in_graph_step(self, i, rule):
+        """Stage `i` with the exit decision and compaction in the graph.
+
+        Returns `(survivor_features, output, fires)`. The score is compared
+        in float64 against a float64 threshold, exactly as the host path.
+        """
+        key = (i, type(rule), rule.direction, rule.strict)
+        if key in self._graph_steps:
+            return self._graph_steps[key]
+        stage, head = self.stage_models[i], self.exit_layers[i]
+        k = self.model.num_classes
+        spec = tf.TensorSpec((None,) + tuple(stage.inputs[0].shape[1:]),
+                             dtype=stage.inputs[0].dtype)
+
+        @tf.function(input_signature=[spec, tf.TensorSpec((), tf.float64)])
+        def step(features, threshold):
+            features = stage(features, training=False)
+            output = head(features, training=False)
+            score = tf.cast(rule.tf_score(output[:, :k]), tf.float64)
+            if rule.direction == "less":
+                fires = score < threshold
+            elif rule.strict:
+                fires = score > threshold
+            else:
+                fires = score >= threshold
+            return tf.boolean_mask(features, ~fires), output, fires
+
+        self._graph_steps[key] = step
+        return step
+
+    def _run_in_graph(self, x, rule, thresholds, batch_size, progbar):
+        """Stage-major early exit with decisions inside the stages' graphs."""
+        k = self.model.num_classes
+        last = len(self._steps) - 1
+        n = int(x.shape[0])
+        exit_index = np.full(n, last, dtype="int32")
+        probabilities = np.zeros((n, k), dtype="float32")
+        dtype = self.input_dtype
+        block = batch_size * 64
+        for begin in range(0, n, block):
+            end = min(n, begin + block)
+            batches = [
+                (np.asarray(x[s : min(end, s + batch_size)], dtype=dtype),
+                 np.arange(s, min(end, s + batch_size)))
+                for s in range(begin, end, batch_size)
+            ]
+            for i in range(last + 1):
+                if not batches:
+                    break
+                survivors, survivor_ids = [], []
+                for features, ids in batches:
+                    if i == last:
+                        _, output = self._steps[i](features)
+                        probabilities[ids] = output.numpy()[:, :k]
+                        continue
+                    kept, output, fires = self._in_graph_step(i, rule)(
+                        features, float(thresholds[i])
+                    )
+                    fires = fires.numpy()
+                    leaving = ids[fires]
+                    exit_index[leaving] = i
+                    probabilities[leaving] = output.numpy()[fires, :k]
+                    if not fires.all():
+                        survivors.append(kept)
+                        survivor_ids.append(ids[~fires])
+                if i == last or not survivors:
+                    break
+                # Re-batch the survivors so the next stage runs full batches.
+                features = (survivors[0] if len(survivors) == 1
+                            else tf.concat(survivors, axis=0))
+                ids = np.concatenate(survivor_ids)
+                batches = [
+                    (features[s : s + batch_size], ids[s : s + batch_size])
+                    for s in range(0, len(ids), batch_size)
+                ]
+            if progbar is not None:
+                progbar.add(end - begin)
+        return probabilities.argmax(axis=1).astype("int32"), exit_index, probabilities
 
     def mac_table(self):
         """Backbone MACs of each stage and MACs of each exit's head."""
@@ -152,6 +234,16 @@ class StagedRunner:
         progbar = keras.utils.Progbar(total, verbose=verbose) if verbose else None
         if not isinstance(x, tf.data.Dataset) and not tf.is_tensor(x):
             x = np.asarray(x)
+        stateless = rule.initial_carry(1) is None and all(
+            layer is not None for layer in self.exit_layers[:-1]
+        )
+        if (
+            stateless
+            and isinstance(x, np.ndarray)
+            and type(rule).decide is exit_rules.ExitRule.decide
+            and rule.tf_score(tf.zeros((1, num_classes))) is not None
+        ):
+            return self._run_in_graph(x, rule, thresholds, batch_size, progbar)
         for block in self._blocks(x, batch_size * block_batches):
             n = int(block.shape[0])
             block_exit = np.full(n, last, dtype="int32")

@@ -11,6 +11,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
@@ -49,6 +50,14 @@ class ExitRule:
         raise NotImplementedError
 
     def initial_carry(self, num_samples):
+        return None
+
+    def tf_score(self, probabilities):
+        """The score as a TF op, bit-identical to `score`, or `None`.
+
+        Rules that define it let `predict_early_exit` decide and drop the
+        leaving samples inside each stage's compiled function.
+        """
         return None
 
     def decide(self, output, threshold, num_classes, carry):
@@ -126,6 +135,9 @@ class MaxProbability(ExitRule):
     def score(self, probabilities, confidence):
         return probabilities.max(axis=1)
 
+    def tf_score(self, probabilities):
+        return tf.reduce_max(probabilities, axis=1)
+
 
 @keras.saving.register_keras_serializable(package="keras_nachos")
 class Entropy(ExitRule):
@@ -151,6 +163,10 @@ class ScoreMargin(ExitRule):
     def score(self, probabilities, confidence):
         top2 = np.sort(probabilities, axis=1)[:, -2:]
         return top2[:, 1] - top2[:, 0]
+
+    def tf_score(self, probabilities):
+        top2 = tf.math.top_k(probabilities, k=2).values
+        return top2[:, 0] - top2[:, 1]
 
 
 @keras.saving.register_keras_serializable(package="keras_nachos")
@@ -198,6 +214,9 @@ class ClassMeans(ExitRule):
 
     def score(self, probabilities, confidence):
         return probabilities.max(axis=1)
+
+    def tf_score(self, probabilities):
+        return tf.reduce_max(probabilities, axis=1)
 
 
 _RULES = {
