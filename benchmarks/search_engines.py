@@ -89,6 +89,7 @@ from keras_nachos import datasets  # noqa: E402
 from keras_nachos.search import CandidateEvaluator  # noqa: E402
 from keras_nachos.search import NachosSearch  # noqa: E402
 from keras_nachos.search import SearchSpace  # noqa: E402
+from keras_nachos.search.nachos_search import SpaceHyperModel  # noqa: E402
 from keras_nachos.search.pareto import admissible_hypervolume  # noqa: E402
 from keras_nachos.search.pareto import is_admissible  # noqa: E402
 
@@ -275,15 +276,6 @@ def run_nachos(shared, space, data, args, seed, workdir):
     }
 
 
-class _SpaceHyperModel(kt.HyperModel):
-    def __init__(self, space):
-        super().__init__()
-        self.space = space
-
-    def build(self, hp):
-        return self.space.build(self.space.repair(hp.values))
-
-
 class _BenchRandomSearch(kt.RandomSearch):
     def __init__(self, shared, **kwargs):
         self.shared = shared
@@ -299,7 +291,7 @@ def run_kt_random(shared, space, data, args, seed, workdir):
     budget = args.population * args.generations
     tuner = _BenchRandomSearch(
         shared,
-        hypermodel=_SpaceHyperModel(space),
+        hypermodel=SpaceHyperModel(space),
         hyperparameters=space.hyperparameters(),
         objective=kt.Objective("accuracy", "max"),
         max_trials=budget,

@@ -81,7 +81,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             precheck=self._precheck,
             seed=seed,
         )
-        super().__init__(oracle=oracle, hypermodel=_SpaceHyperModel(search_space),
+        super().__init__(oracle=oracle, hypermodel=SpaceHyperModel(search_space),
                          **kwargs)
         self._search_start = None
         self._trials_done_at_start = 0
@@ -232,7 +232,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         return [dict(r) for r in self.oracle.archive]
 
 
-class _SpaceHyperModel(kt.HyperModel):
+class SpaceHyperModel(kt.HyperModel):
+    """A Keras Tuner hypermodel that builds (repaired) candidates of a space."""
+
     def __init__(self, space):
         super().__init__()
         self.space = space
