@@ -8,8 +8,10 @@ that file is missing), this times, in one process:
   library's staged runner (one `tf.function` per stage and its exit; samples
   that leave stop computing);
 - full: the backbone alone (`model.backbone`, no exit heads) as one
-  `tf.function` with an unknown batch size, called on the same batches of B,
-  its output fetched with `.numpy()` per batch. `backbone.predict` is timed
+  `tf.function` with an unknown batch size, called on the same batches of B
+  the way the runner calls its stages (the concrete function directly, on
+  batches sliced from one tensor per block of 64 batches), its output fetched
+  with `.numpy()` per batch. `backbone.predict` is timed
   too, as a check that this baseline is the faster of the two.
 
 Everything is warmed up first. Each early-exit run is timed right next to a
@@ -122,7 +124,12 @@ def choose_thresholds(model, x, y, candidates=eenn.THRESHOLDS):
 
 
 def make_full_runner(backbone):
-    """The backbone as one graph with an unknown batch size."""
+    """The backbone as one graph with an unknown batch size.
+
+    Called like the staged runner calls its stages: the concrete function
+    directly, on batches sliced from blocks of 64 batches converted to one
+    tensor each.
+    """
     shape = (None,) + tuple(backbone.inputs[0].shape[1:])
     spec = tf.TensorSpec(shape, backbone.inputs[0].dtype)
 
@@ -130,11 +137,17 @@ def make_full_runner(backbone):
     def forward(x):
         return backbone(x, training=False)
 
+    forward = forward.get_concrete_function()
+    dtype = backbone.inputs[0].dtype
+
     def run(x, batch_size):
         predictions = []
-        for start in range(0, len(x), batch_size):
-            batch = tf.convert_to_tensor(x[start : start + batch_size])
-            predictions.append(forward(batch).numpy().argmax(axis=1))
+        block = batch_size * 64
+        for begin in range(0, len(x), block):
+            inputs = tf.convert_to_tensor(x[begin : begin + block], dtype=dtype)
+            for start in range(0, int(inputs.shape[0]), batch_size):
+                batch = inputs[start : start + batch_size]
+                predictions.append(forward(batch).numpy().argmax(axis=1))
         return np.concatenate(predictions)
 
     return run
@@ -146,7 +159,7 @@ def stage_timers(model, x, batch_size):
     Each stage's inputs (the previous stage's features for every sample, in
     batches of `batch_size`) are computed once beforehand.
     """
-    steps = model._get_runner()._steps
+    steps = [s.get_concrete_function() for s in model._get_runner()._steps]
     inputs = [
         tf.convert_to_tensor(x[start : start + batch_size])
         for start in range(0, len(x), batch_size)

@@ -139,33 +139,40 @@ class StagedRunner:
         return step
 
     def _run_in_graph(self, x, rule, thresholds, batch_size, progbar):
-        """Stage-major early exit with decisions inside the stages' graphs."""
+        """Stage-major early exit with decisions inside the stages' graphs.
+
+        Calls each stage's concrete function directly (no signature matching
+        per call) on tensors: a block of inputs is converted once, then
+        sliced into batches.
+        """
         k = self.model.num_classes
         last = len(self._steps) - 1
         n = int(x.shape[0])
         exit_index = np.full(n, last, dtype="int32")
         probabilities = np.zeros((n, k), dtype="float32")
         dtype = self.input_dtype
+        steps = [
+            self._in_graph_step(i, rule).get_concrete_function()
+            for i in range(last)
+        ] + [self._steps[last].get_concrete_function()]
+        limits = [tf.constant(float(t), tf.float64) for t in thresholds]
         block = batch_size * 64
         for begin in range(0, n, block):
             end = min(n, begin + block)
+            inputs = tf.convert_to_tensor(np.asarray(x[begin:end]), dtype=dtype)
             batches = [
-                (np.asarray(x[s : min(end, s + batch_size)], dtype=dtype),
-                 np.arange(s, min(end, s + batch_size)))
-                for s in range(begin, end, batch_size)
+                (inputs[s : s + batch_size],
+                 np.arange(begin + s, min(end, begin + s + batch_size)))
+                for s in range(0, end - begin, batch_size)
             ]
             for i in range(last + 1):
-                if not batches:
-                    break
                 survivors, survivor_ids = [], []
                 for features, ids in batches:
                     if i == last:
-                        _, output = self._steps[i](features)
+                        _, output = steps[i](features)
                         probabilities[ids] = output.numpy()[:, :k]
                         continue
-                    kept, output, fires = self._in_graph_step(i, rule)(
-                        features, float(thresholds[i])
-                    )
+                    kept, output, fires = steps[i](features, limits[i])
                     fires = fires.numpy()
                     leaving = ids[fires]
                     exit_index[leaving] = i
