@@ -20,15 +20,27 @@ One search space, one evaluation function and one budget for every engine
   (thresholds calibrated under M_max). `CandidateEvaluator` seeds each
   training from the candidate's values, so a candidate gets the same score
   whichever engine asks for it (up to CPU thread nondeterminism);
-- budget: every engine asks for P x G evaluations (`--population` x
-  `--generations`, default 8 x 4 = 32), cache hits included;
+- budget: P x G trainings (`--population` x `--generations`, default
+  8 x 4 = 32) for every engine, i.e. the same number of evaluations that cost
+  anything. Cache hits and prechecked candidates (no training; a model build
+  and a MAC count, ~0.2 s) are free for every engine: Keras Tuner and Optuna
+  keep asking until they have had P x G trainings (at most
+  `--max-requests-factor` x P x G requests). Reported as well: requests,
+  unique evaluations, cache hits and wall time;
 - engines:
   * keras_nachos: `NachosSearch` (constrained NSGA-II, `NSGA2Oracle`) with
-    `run_trial` routed to the shared evaluation. The oracle's own cache (same
-    key) answers its duplicates before they reach the shared function; its
-    own precheck hook is switched off because the shared function applies the
-    same precheck. Model files are not written (nor by the other engines);
-  * kt_random: `keras_tuner.RandomSearch(max_trials=budget)` over
+    `run_trial` routed to the shared evaluation, `generations=G`, offspring
+    pre-selection `preselect=--preselect` (default 4: each generation breeds
+    4 x P candidates, drops those its precheck rejects, ranks the others with
+    its surrogate and trains P). Its precheck is the library's (the same
+    static test as the shared one, through its own `CandidateEvaluator`):
+    what it rejects never reaches the shared evaluation. The oracle's own
+    cache answers its duplicates. If a generation holds prechecked candidates
+    (fewer than P passing in 4 x P), they take a slot and keras_nachos trains
+    fewer than P x G. Model files are not written (nor by the other engines).
+    `--engines keras_nachos_plain` runs it with `preselect=1` (plain NSGA-II,
+    P x G slots, prechecked ones included) as an ablation;
+  * kt_random: `keras_tuner.RandomSearch` over
     `space.hyperparameters()`, objective `accuracy` (max) with the expected
     MACs logged as an extra metric: a random search does not use its
     objective to propose candidates, and a list objective would only be
@@ -93,19 +105,25 @@ from keras_nachos.search.nachos_search import SpaceHyperModel  # noqa: E402
 from keras_nachos.search.pareto import admissible_hypervolume  # noqa: E402
 from keras_nachos.search.pareto import is_admissible  # noqa: E402
 
-ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2")
+ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2", "keras_nachos_plain")
+DEFAULT_ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2")
 TARGETS = {"optuna_nsga2": 1.1, "kt_random": 1.2}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--engines", nargs="+", default=list(ENGINES),
+    parser.add_argument("--engines", nargs="+", default=list(DEFAULT_ENGINES),
                         choices=ENGINES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--generations", type=int, default=4,
                         help="Generations including the random first one; "
-                             "budget = population x generations.")
+                             "budget = population x generations trainings.")
+    parser.add_argument("--preselect", type=int, default=4,
+                        help="keras_nachos' offspring pre-selection factor.")
+    parser.add_argument("--max-requests-factor", type=int, default=30,
+                        help="Keras Tuner and Optuna stop after this many "
+                             "times the budget in requests.")
     parser.add_argument("--min-accuracy", type=float, default=0.95)
     parser.add_argument("--max-macs", type=float, default=200_000)
     parser.add_argument("--epochs", type=int, default=5)
@@ -243,21 +261,19 @@ class _BenchNachosSearch(NachosSearch):
         self.shared = shared
         super().__init__(**kwargs)
 
-    def _precheck(self, values):
-        return None  # The shared evaluation applies the same precheck.
-
     def run_trial(self, trial, *args, **kwargs):
         result = self.shared(trial.hyperparameters.values)
         return {"accuracy": result["accuracy"],
                 "expected_macs": result["expected_macs"]}
 
 
-def run_nachos(shared, space, data, args, seed, workdir):
+def run_nachos(shared, space, data, args, seed, workdir, preselect=None):
     tuner = _BenchNachosSearch(
         shared,
         search_space=space, min_accuracy=args.min_accuracy,
         max_macs=args.max_macs, population_size=args.population,
         generations=args.generations, seed=seed,
+        preselect=args.preselect if preselect is None else preselect,
         directory=workdir, project_name=f"nachos_{seed}", overwrite=True,
     )
     tuner.search(*data.train, validation_data=data.validation,
@@ -273,16 +289,27 @@ def run_nachos(shared, space, data, args, seed, workdir):
             args.min_accuracy, args.max_macs,
             key=lambda e: (e["accuracy"], e["macs"])),
         "hypervolume_history": oracle.hypervolume_history,
+        "engine_prechecked": sum(
+            1 for e in archive if e["status"] == "skipped"),
+        "engine_screened": oracle.screened,
     }
 
 
+def run_nachos_plain(shared, space, data, args, seed, workdir):
+    return run_nachos(shared, space, data, args, seed, workdir, preselect=1)
+
+
 class _BenchRandomSearch(kt.RandomSearch):
-    def __init__(self, shared, **kwargs):
+    def __init__(self, shared, budget, **kwargs):
         self.shared = shared
+        self.budget = budget
         super().__init__(**kwargs)
 
     def run_trial(self, trial, *args, **kwargs):
         result = self.shared(trial.hyperparameters.values)
+        if self.shared.trained >= self.budget:
+            # Budget spent: no trial after this one.
+            self.oracle.max_trials = len(self.oracle.trials)
         return {"accuracy": result["accuracy"],
                 "expected_macs": result["expected_macs"]}
 
@@ -290,11 +317,11 @@ class _BenchRandomSearch(kt.RandomSearch):
 def run_kt_random(shared, space, data, args, seed, workdir):
     budget = args.population * args.generations
     tuner = _BenchRandomSearch(
-        shared,
+        shared, budget,
         hypermodel=SpaceHyperModel(space),
         hyperparameters=space.hyperparameters(),
         objective=kt.Objective("accuracy", "max"),
-        max_trials=budget,
+        max_trials=budget * args.max_requests_factor,
         seed=seed + 1,  # Keras Tuner replaces seed 0 by a random one.
         directory=workdir, project_name=f"random_{seed}", overwrite=True,
     )
@@ -354,16 +381,23 @@ def run_optuna(shared, space, data, args, seed, workdir):
             trial.set_user_attr("constraints", list(violations.values()))
         return result["accuracy"], result["expected_macs"]
 
+    budget = args.population * args.generations
+
+    def stop_when_spent(study, trial):
+        if shared.trained >= budget:
+            study.stop()
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study.optimize(objective, n_trials=args.population * args.generations)
+        study.optimize(objective, n_trials=budget * args.max_requests_factor,
+                       callbacks=[stop_when_spent])
     return {"requests": shared.requests, "optuna_version": optuna.__version__,
             "constraints_api": "set_constraint" if native else
             "constraints_func"}
 
 
 RUNNERS = {"keras_nachos": run_nachos, "kt_random": run_kt_random,
-           "optuna_nsga2": run_optuna}
+           "optuna_nsga2": run_optuna, "keras_nachos_plain": run_nachos_plain}
 
 
 # ----------------------------------------------------------------------
@@ -382,17 +416,20 @@ def run_one(engine, seed, space, data, args, workdir):
                                 args.max_macs)
     p = args.population
     requests = extra["requests"]
-    # Hypervolume after each block of P requests of the engine. For
-    # keras_nachos the oracle answers its duplicates itself, so its shared log
-    # holds unique requests only; the oracle's history is per generation.
-    anytime = [admissible_hypervolume(shared.points(upto), args.min_accuracy,
-                                      args.max_macs)
-               for upto in range(p, len(shared.log) + p, p)]
-    if engine == "keras_nachos":
-        anytime = extra["hypervolume_history"]
-        cache_hits = extra["engine_cache_hits"] + shared.cache_hits
-    else:
-        cache_hits = shared.cache_hits
+    # Hypervolume after each block of P trainings (failed ones included).
+    trainings = np.cumsum([e["status"] != "skipped" and not e["cached"]
+                           for e in shared.log])
+    anytime = []
+    for block in range(p, shared.trained + shared.failed + p, p):
+        upto = int(np.searchsorted(trainings, block) + 1)
+        anytime.append(admissible_hypervolume(
+            shared.points(upto), args.min_accuracy, args.max_macs))
+    nachos = engine.startswith("keras_nachos")
+    cache_hits = shared.cache_hits
+    skipped = shared.skipped
+    if nachos:
+        cache_hits += extra["engine_cache_hits"]
+        skipped += extra["engine_prechecked"]
     admissible = sum(1 for e in shared.log if not e["cached"]
                      and e["admissible"])
     return {
@@ -400,16 +437,17 @@ def run_one(engine, seed, space, data, args, workdir):
         "seed": seed,
         "hypervolume": hv,
         "requests": requests,
-        "unique_evaluations": len(shared.cache),
+        "unique_evaluations": len(shared.cache)
+        + (extra["engine_prechecked"] if nachos else 0),
         "unique_networks": len(shared.network_keys),
         "trained": shared.trained,
-        "skipped_by_precheck": shared.skipped,
+        "skipped_by_precheck": skipped,
         "failed": shared.failed,
         "cache_hits": cache_hits,
         "admissible_unique": admissible,
         "wall_seconds": wall,
         "train_seconds": shared.train_seconds,
-        "hypervolume_per_generation": anytime,
+        "hypervolume_per_block": anytime,
         "points": [
             {"accuracy": e["accuracy"], "expected_macs": e["expected_macs"],
              "status": e["status"], "admissible": e["admissible"]}
@@ -451,8 +489,8 @@ def print_table(summary, args):
     print(f"digits {args.image_size}x{args.image_size}, A_min="
           f"{args.min_accuracy}, M_max={args.max_macs:,.0f} MACs, "
           f"P={args.population}, G={args.generations} (budget {budget} "
-          f"evaluations), {args.epochs} epochs/candidate, seeds {args.seeds}")
-    header = (f"{'engine':<14}{'median HV':>10}  {'HV per seed':<24}"
+          f"trainings), {args.epochs} epochs/candidate, seeds {args.seeds}")
+    header = (f"{'engine':<19}{'median HV':>10}  {'HV per seed':<24}"
               f"{'asked':>6}{'unique':>7}{'trained':>8}{'hits':>6}"
               f"{'admis.':>7}{'wall s':>8}{'HV/nachos':>10}")
     print(header)
@@ -460,7 +498,7 @@ def print_table(summary, args):
     for engine, s in summary.items():
         per_seed = " ".join(f"{v:.3f}" for v in s["hypervolumes"])
         ratio = (s["median_hypervolume"] / ref) if ref else float("nan")
-        print(f"{engine:<14}{s['median_hypervolume']:>10.3f}  {per_seed:<24}"
+        print(f"{engine:<19}{s['median_hypervolume']:>10.3f}  {per_seed:<24}"
               f"{s['median_requests']:>6.0f}{s['median_unique']:>7.0f}"
               f"{s['median_trained']:>8.0f}{s['cache_hit_rate']:>6.0%}"
               f"{s['median_admissible']:>7.0f}"

@@ -8,6 +8,8 @@ import sys
 
 SEARCH_CONFIG = "search_config.json"
 PROJECT = "search"
+# Default offspring pre-selection factor (`NachosSearch(preselect=...)`).
+PRESELECT = 1
 
 
 def _space_for(dataset, args):
@@ -48,6 +50,7 @@ def _tuner(out, config, overwrite=False):
         max_macs=config["max_macs"],
         population_size=config["population"],
         generations=config["generations"],
+        preselect=config.get("preselect", 1),
         seed=config["seed"],
         directory=out,
         project_name=PROJECT,
@@ -74,6 +77,7 @@ def search(args):
             "max_macs": args.max_macs,
             "population": args.population,
             "generations": args.generations,
+            "preselect": args.preselect,
             "epochs": args.epochs,
             "batch_size": args.batch_size,
         }
@@ -281,6 +285,10 @@ def build_parser():
     s.add_argument("--max-macs", type=float, required=True)
     s.add_argument("--population", type=int, default=8)
     s.add_argument("--generations", type=int, default=3)
+    s.add_argument("--preselect", type=int, default=PRESELECT,
+                   help="candidates bred per slot of a generation: the "
+                        "surplus is screened (first exit over --max-macs) "
+                        "and ranked by a surrogate before training")
     s.add_argument("--epochs", type=int, default=1)
     s.add_argument("--batch-size", type=int, default=128)
     s.add_argument("--out", required=True)

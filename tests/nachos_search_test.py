@@ -160,3 +160,47 @@ def test_cli_search_report_export_on_digits(tmp_path, capsys):
     assert model.num_exits >= 2
     with pytest.raises(SystemExit, match="argument `--solution`"):
         cli.main(["export", out, "--solution", "99"])
+
+
+def test_preselection_trains_only_candidates_within_the_budget(tmp_path, monkeypatch):
+    """`preselect > 1`: bred candidates whose first exit alone is over
+    `max_macs` are dropped before they take a slot (training faked here: the
+    test is about which candidates reach it)."""
+    space = tiny_space()
+    first_costs = sorted(
+        space.build(space.random_values(seed)).exit_macs[0] for seed in range(16)
+    )
+    max_macs = float(first_costs[len(first_costs) // 2])  # about half fail
+    trained, built = [], []
+    original_build = SearchSpace.build
+
+    def counting_build(self, values):
+        built.append(self.candidate_key(values))
+        return original_build(self, values)
+
+    def fake_training(self, values, callbacks=None):
+        trained.append(values)
+        costs = self.static_costs(values)
+        accuracy = 0.5 + 0.01 * len(self.space.candidate_key(values)) % 0.5
+        return {"accuracy": accuracy, "expected_macs": float(costs[0])}, None
+
+    monkeypatch.setattr(SearchSpace, "build", counting_build)
+    monkeypatch.setattr(CandidateEvaluator, "__call__", fake_training)
+    monkeypatch.setattr(
+        NachosSearch, "run_trial",
+        lambda self, trial, *a, **k: self.evaluator(trial.hyperparameters.values)[0],
+    )
+    (x, y), (xv, yv) = data()
+    tuner = NachosSearch(
+        space, 0.3, max_macs, population_size=4, generations=3, preselect=3,
+        seed=1, directory=str(tmp_path), project_name="search",
+    )
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    assert len(trained) == 12
+    evaluator = tuner.evaluator
+    for values in trained:
+        assert evaluator.precheck(values) is None
+    assert tuner.oracle.screened["infeasible"] > 0
+    assert tuner.oracle.screened["total"] >= 2 * 4 * 3
+    # Each candidate was built once for its costs, however often screened.
+    assert len(built) == len(set(built))

@@ -77,10 +77,18 @@ class CandidateEvaluator:
         self.exit_weights = exit_weights
         self.seed = int(seed)
         self.verbose = verbose
+        self._static_costs = {}
 
     def static_costs(self, values):
-        """Builds the candidate and returns its `exit_macs` (no training)."""
-        return self.space.build(values).exit_macs
+        """Builds the candidate and returns its `exit_macs` (no training).
+
+        Memoised by candidate: a search asks for the same candidate's costs
+        when it screens it and again when it is issued.
+        """
+        key = self.space.candidate_key(values)
+        if key not in self._static_costs:
+            self._static_costs[key] = list(self.space.build(values).exit_macs)
+        return list(self._static_costs[key])
 
     def precheck(self, values):
         """Scores a hopeless candidate without training, else returns None.

@@ -40,6 +40,13 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         generations: Integer, number of generations, the initial random one
             included (the budget is `population_size * generations`
             evaluations). Defaults to `3`.
+        preselect: Integer, candidates bred per slot of a generation
+            (`NSGA2Oracle`'s offspring pre-selection). With `k > 1` each
+            generation breeds `k * population_size` candidates, drops those
+            whose first exit alone exceeds `max_macs` (no training), ranks
+            the rest with a surrogate of accuracy and expected MACs (fit to
+            the candidates trained so far, with the MAC counter's exit costs
+            as features) and trains `population_size`. Defaults to `1`.
         seed: Optional integer seed (the search is deterministic for a seed).
         evaluator_options: Optional dict of `CandidateEvaluator` arguments
             (`learning_rate`, `rule`, `loss_options`, `exit_weights`).
@@ -54,6 +61,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         max_macs,
         population_size=8,
         generations=3,
+        preselect=1,
         seed=None,
         evaluator_options=None,
         **kwargs,
@@ -79,6 +87,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             hyperparameters=search_space.hyperparameters(),
             repair=search_space.repair,
             precheck=self._precheck,
+            static_costs=self._static_costs,
+            preselect=preselect,
             seed=seed,
         )
         super().__init__(oracle=oracle, hypermodel=SpaceHyperModel(search_space),
@@ -124,6 +134,11 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         if self.evaluator is None:
             return None
         return self.evaluator.precheck(values)
+
+    def _static_costs(self, values):
+        if self.evaluator is None:
+            return list(self.search_space.build(values).exit_macs)
+        return self.evaluator.static_costs(values)
 
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values

@@ -13,6 +13,17 @@ crossover, polynomial mutation); once all are evaluated, survival is
 `ConstrainedFitness.dominates`, so feasible candidates beat infeasible ones and
 infeasible ones compete on their normalised violation.
 
+Offspring pre-selection (`preselect > 1`, what NACHOS' reference search does
+with its surrogates, METHODS.md section 4): each generation breeds
+`preselect * population_size` candidates with the same operators, drops those
+the `precheck` rejects (known infeasible without training: they never take a
+slot of the generation), predicts the objectives of the others with
+Gaussian-process regressions fit to every candidate trained so far (features:
+the candidate's values and, given `static_costs`, its first and last exit's
+MACs, known before training), and keeps `population_size` of them by
+`selNSGA2` on the predictions. Generation 0 keeps the first
+`population_size` random candidates that pass the precheck.
+
 Evaluation contract (what a tuner's `run_trial` must return): a dict with the
 accuracy under `accuracy_key` and the expected MACs under `macs_key`. With the
 default objective (`Objective(accuracy_key, "max")`) nothing else is needed;
@@ -142,6 +153,18 @@ class NSGA2Oracle(keras_tuner.Oracle):
         precheck: Optional callable `values -> dict or None`. A dict
             (`{accuracy_key: ..., macs_key: ..., "skipped": reason}`) scores
             the candidate without training it.
+        static_costs: Optional callable `values -> sequence of cumulative exit
+            MACs` (known without training, e.g. from the MAC counter). Used
+            by the pre-selection's surrogate of the expected MACs, whose
+            predictions it also bounds (between the first and the last
+            exit's cost).
+        preselect: Integer, candidates bred per slot of a generation.
+            Defaults to `1` (plain NSGA-II: every bred candidate is
+            evaluated). With `k > 1`, `k * population_size` candidates are
+            bred, screened by `precheck` and ranked by a surrogate, and
+            `population_size` are evaluated (see the module docstring). Each
+            candidate the pre-selection drops costs a `precheck` call (and
+            one of `static_costs`), no training.
         seed: Optional integer seed of the search.
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial: As in `keras_tuner.Oracle`.
@@ -178,6 +201,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
         macs_key="expected_macs",
         repair=None,
         precheck=None,
+        static_costs=None,
+        preselect=1,
         seed=None,
         hyperparameters=None,
         allow_new_entries=True,
@@ -225,7 +250,12 @@ class NSGA2Oracle(keras_tuner.Oracle):
         ):
             if not isinstance(key, str):
                 raise invalid_type(name, "a string", key)
-        for name, fn in (("repair", repair), ("precheck", precheck)):
+        _check_positive_int("preselect", preselect, "a positive integer")
+        for name, fn in (
+            ("repair", repair),
+            ("precheck", precheck),
+            ("static_costs", static_costs),
+        ):
             if fn is not None and not callable(fn):
                 raise invalid_type(name, "a callable or `None`", fn)
 
@@ -258,6 +288,12 @@ class NSGA2Oracle(keras_tuner.Oracle):
         self.macs_key = macs_key
         self.repair = repair
         self.precheck = precheck
+        self.static_costs = static_costs
+        self.preselect = preselect
+        # Memos of `precheck` and `static_costs` by candidate key (rebuilt
+        # after a resume: both are deterministic).
+        self._precheck_memo = {}
+        self._cost_memo = {}
         # Seconds a distributed worker waits before asking again when the
         # generation is all handed out (never reached in a single process).
         self.idle_sleep = 0.5
@@ -284,6 +320,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
         self._hypervolume_history = []
         self._issued = 0
         self._total_evaluations = 0
+        # Bred candidates the pre-selection dropped without evaluating them.
+        self._screened = 0
+        self._screened_infeasible = 0
         # Whether `populate_space` changed the state (see `create_trial`).
         self._dirty = False
 
@@ -325,6 +364,15 @@ class NSGA2Oracle(keras_tuner.Oracle):
     def hypervolume_history(self):
         """Admissible hypervolume of all completed trials, per generation."""
         return list(self._hypervolume_history)
+
+    @property
+    def screened(self):
+        """Dict: bred candidates the pre-selection dropped unevaluated.
+
+        `total` dropped, of which `infeasible` were rejected by the precheck
+        (the others ranked below the kept ones on the surrogate).
+        """
+        return {"total": self._screened, "infeasible": self._screened_infeasible}
 
     @property
     def generation(self):
@@ -528,6 +576,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
             "hypervolume_history": self._hypervolume_history,
             "issued": self._issued,
             "total_evaluations": self._total_evaluations,
+            "screened": self._screened,
+            "screened_infeasible": self._screened_infeasible,
             "random_state": self._random_state,
         }
         # A deep copy through JSON, so the caller cannot alias live records.
@@ -551,6 +601,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
         self._hypervolume_history = mine["hypervolume_history"]
         self._issued = mine["issued"]
         self._total_evaluations = mine["total_evaluations"]
+        self._screened = mine.get("screened", 0)
+        self._screened_infeasible = mine.get("screened_infeasible", 0)
         self._random_state = mine["random_state"]
 
     # ------------------------------------------------------------------
@@ -573,12 +625,18 @@ class NSGA2Oracle(keras_tuner.Oracle):
                 "first met inside `run_trial` cannot become genes)."
             )
         self._dirty = True
-        with self._own_random():
-            genomes = [
-                [random.uniform(LOW, UP) for _ in self._gene_positions]
-                for _ in range(self.population_size)
-            ]
-        self._offspring = [self._new_record(g) for g in genomes]
+
+        def draw():
+            with self._own_random():
+                return [
+                    [random.uniform(LOW, UP) for _ in self._gene_positions]
+                    for _ in range(self.population_size * self.preselect)
+                ]
+
+        if self.preselect == 1:
+            self._offspring = [self._new_record(g) for g in draw()]
+        else:
+            self._offspring = self._preselect(draw)
         self._started = True
 
     def _decode(self, genome, overrides=None):
@@ -653,7 +711,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             return True
         if self.precheck is None:
             return False
-        outcome = self.precheck(dict(record["values"]))
+        outcome = self._precheck_outcome(record)
         if outcome is None:
             return False
         fitness = None
@@ -796,24 +854,149 @@ class NSGA2Oracle(keras_tuner.Oracle):
         with self._own_random():
             # Crowding distances for the tournament, over the parents' fronts.
             parents = tools.selNSGA2(parents, len(parents), nd="standard")
-            chosen = tools.selTournamentDCD(parents, len(parents))
-            children = [_Individual(list(parent)) for parent in chosen]
-            for first, second in zip(children[::2], children[1::2]):
-                if random.random() <= self.crossover_probability:
-                    tools.cxSimulatedBinaryBounded(
-                        first, second, eta=self.eta_crossover, low=LOW, up=UP
-                    )
-                for child in (first, second):
-                    tools.mutPolynomialBounded(
-                        child,
-                        eta=self.eta_mutation,
-                        low=LOW,
-                        up=UP,
-                        indpb=indpb,
-                    )
-        return self._distinct_records(children)
 
-    def _distinct_records(self, children, max_retries=20):
+        def breed():
+            children = []
+            with self._own_random():
+                for _ in range(self.preselect):
+                    chosen = tools.selTournamentDCD(parents, len(parents))
+                    brood = [_Individual(list(parent)) for parent in chosen]
+                    for first, second in zip(brood[::2], brood[1::2]):
+                        if random.random() <= self.crossover_probability:
+                            tools.cxSimulatedBinaryBounded(
+                                first, second, eta=self.eta_crossover,
+                                low=LOW, up=UP,
+                            )
+                        for child in (first, second):
+                            tools.mutPolynomialBounded(
+                                child,
+                                eta=self.eta_mutation,
+                                low=LOW,
+                                up=UP,
+                                indpb=indpb,
+                            )
+                    children.extend(brood)
+            return children
+
+        if self.preselect == 1:
+            return self._distinct_records(breed())
+        return self._preselect(breed)
+
+    # ------------------------------------------------------------------
+    # Pre-selection.
+
+    def _precheck_outcome(self, record):
+        if self.precheck is None:
+            return None
+        key = record["key"]
+        if key not in self._precheck_memo:
+            self._precheck_memo[key] = self.precheck(dict(record["values"]))
+        return self._precheck_memo[key]
+
+    def _costs(self, key, values):
+        if self.static_costs is None:
+            return None
+        if key not in self._cost_memo:
+            costs = [float(c) for c in self.static_costs(dict(values))]
+            self._cost_memo[key] = costs
+        return self._cost_memo[key]
+
+    def _preselect(self, make_genomes, max_rounds=10):
+        """Breeds with `make_genomes()` and keeps `population_size` records.
+
+        Rounds of `make_genomes()` are drawn until at least
+        `population_size` candidates pass the precheck (at most
+        `max_rounds`); then the surrogate ranks the passing ones (see the
+        module docstring). Prechecked candidates fill the slots only when
+        too few pass.
+        """
+        size = self.population_size
+        records, passing, rejected, seen = [], [], [], set()
+        for _ in range(max_rounds):
+            fresh = self._distinct_records(make_genomes(), seen=seen)
+            records.extend(fresh)
+            for record in fresh:
+                if self._precheck_outcome(record) is None:
+                    passing.append(record)
+                else:
+                    rejected.append(record)
+            if len(passing) >= size:
+                break
+        if len(passing) <= size:
+            chosen = passing + rejected[: size - len(passing)]
+        else:
+            predictions = self._predict(passing)
+            if predictions is None:
+                chosen = passing[:size]
+            else:
+                individuals = []
+                for record, (accuracy, macs) in zip(passing, predictions):
+                    individual = _Individual(record["genome"], record)
+                    individual.fitness.values = (accuracy, macs)
+                    individual.fitness.violation = normalised_violation(
+                        accuracy, macs, self.min_accuracy, self.max_macs
+                    )
+                    individuals.append(individual)
+                with self._own_random():
+                    kept = tools.selNSGA2(individuals, size, nd="standard")
+                kept_ids = {id(individual.record) for individual in kept}
+                chosen = [r for r in passing if id(r) in kept_ids]
+        chosen_ids = {id(r) for r in chosen}
+        dropped = [r for r in records if id(r) not in chosen_ids]
+        self._screened += len(dropped)
+        self._screened_infeasible += sum(
+            1 for r in dropped if self._precheck_outcome(r) is not None
+        )
+        return chosen
+
+    def _features(self, key, values):
+        hps = self.hyperparameters.copy()
+        hps.values = dict(values)
+        features = []
+        for pos in self._gene_positions:
+            hp = hps.space[pos]
+            if hp.name in values and hps.is_active(hp):
+                features.append(float(hp.value_to_prob(values[hp.name])))
+            else:
+                features.append(0.5)
+        costs = self._costs(key, values)
+        if costs is not None:
+            scale = self.max_macs if math.isfinite(self.max_macs) else 1.0
+            features.extend(
+                math.log10(max(c, 1.0) / scale) for c in (costs[0], costs[-1])
+            )
+        return features
+
+    def _predict(self, records, min_points=4):
+        """Surrogate `(accuracy, expected MACs)` of records, or None.
+
+        None until `min_points` candidates have been trained.
+        """
+        trained = [
+            e
+            for e in self._archive
+            if e["status"] == "completed" and e["macs"] and e["macs"] > 0
+        ]
+        if len(trained) < min_points:
+            return None
+        x = np.array(
+            [self._features(_canonical(e["values"]), e["values"]) for e in trained]
+        )
+        query = np.array([self._features(r["key"], r["values"]) for r in records])
+        accuracy = gp_predict(x, np.array([e["accuracy"] for e in trained]), query)
+        log_macs = gp_predict(
+            x, np.log(np.array([e["macs"] for e in trained])), query
+        )
+        predictions = []
+        for record, acc, log_m in zip(records, accuracy, log_macs):
+            macs = math.exp(log_m)
+            costs = self._costs(record["key"], record["values"])
+            if costs is not None:
+                macs = min(max(macs, costs[0]), costs[-1])
+            predictions.append((float(min(1.0, max(0.0, acc))), float(macs)))
+        return predictions
+
+    def _distinct_records(self, children, max_retries=20, seen=None):
         """Records of the children, re-mutating those already evaluated.
 
         A child whose decoded values were evaluated before (or by a sibling)
@@ -822,7 +1005,10 @@ class NSGA2Oracle(keras_tuner.Oracle):
         needs to change at all) until its values are new, up to
         `max_retries` times.
         """
-        seen = set(self._cache) | {r["key"] for r in self._population}
+        if seen is None:
+            seen = set()
+        seen.update(self._cache)
+        seen.update(r["key"] for r in self._population)
         records = []
         for child in children:
             record = self._new_record(list(child))
@@ -846,6 +1032,35 @@ class NSGA2Oracle(keras_tuner.Oracle):
         finally:
             self._random_state = _random_state_to_json(random.getstate())
             random.setstate(outer)
+
+
+def gp_predict(x, y, query, noise=0.1):
+    """Posterior mean of a Gaussian-process regression (RBF kernel).
+
+    Targets are standardised; the length scale is the median distance
+    between training points; `noise` is the noise variance relative to the
+    targets' variance.
+    """
+    x = np.asarray(x, "float64")
+    query = np.asarray(query, "float64")
+    y = np.asarray(y, "float64")
+    mean, scale = y.mean(), y.std()
+    if not scale > 0:
+        return np.full(len(query), mean)
+    targets = (y - mean) / scale
+
+    def sq_dist(a, b):
+        return np.maximum(
+            (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0.0
+        )
+
+    d_train = sq_dist(x, x)
+    positive = d_train[d_train > 0]
+    length2 = float(np.median(positive)) if positive.size else 1.0
+    kernel = np.exp(-d_train / (2 * length2)) + noise * np.eye(len(x))
+    weights = np.linalg.solve(kernel, targets)
+    cross = np.exp(-sq_dist(query, x) / (2 * length2))
+    return mean + scale * (cross @ weights)
 
 
 def _check_positive_int(name, value, expected):
