@@ -74,7 +74,7 @@ Optuna is a benchmark dependency only: `pip install "optuna>=4"` (or
 
 Usage:
 
-    python benchmarks/search_engines.py                      # ~30 min on 2 busy shared cores
+    python benchmarks/search_engines.py                      # ~70 min on 2 cores
     python benchmarks/search_engines.py --seeds 0 --generations 2 --epochs 1   # smoke test
 
 Writes `artifacts/search_engines.json`.
