@@ -945,12 +945,12 @@ class NSGA2Oracle(keras_tuner.Oracle):
         dropped = [r for r in records if id(r) not in chosen_ids]
         self._screened += len(dropped)
         self._screened_infeasible += sum(
-            1 for r in dropped if self._precheck_outcome(r) is not None
+            1 for r in rejected if id(r) not in chosen_ids
         )
         return chosen
 
-    def _features(self, key, values):
-        hps = self.hyperparameters.copy()
+    def _features(self, hps, key, values):
+        """Surrogate features; `hps` is a scratch copy of the space."""
         hps.values = dict(values)
         features = []
         for pos in self._gene_positions:
@@ -979,10 +979,16 @@ class NSGA2Oracle(keras_tuner.Oracle):
         ]
         if len(trained) < min_points:
             return None
+        hps = self.hyperparameters.copy()
         x = np.array(
-            [self._features(_canonical(e["values"]), e["values"]) for e in trained]
+            [
+                self._features(hps, _canonical(e["values"]), e["values"])
+                for e in trained
+            ]
         )
-        query = np.array([self._features(r["key"], r["values"]) for r in records])
+        query = np.array(
+            [self._features(hps, r["key"], r["values"]) for r in records]
+        )
         accuracy = gp_predict(x, np.array([e["accuracy"] for e in trained]), query)
         log_macs = gp_predict(
             x, np.log(np.array([e["macs"] for e in trained])), query
