@@ -77,7 +77,8 @@ Usage:
     python benchmarks/search_engines.py                      # ~70 min on 2 cores
     python benchmarks/search_engines.py --seeds 0 --generations 2 --epochs 1   # smoke test
 
-Writes `artifacts/search_engines.json`.
+Writes `artifacts/search_engines.json` and `artifacts/search_engines.png`
+(`--replot JSON` redraws the PNG and reprints the table of a results file).
 """
 
 import argparse
@@ -137,6 +138,9 @@ def parse_args(argv=None):
                         default=os.path.join("artifacts", "search_engines.json"))
     parser.add_argument("--quiet", action="store_true",
                         help="No line per evaluation.")
+    parser.add_argument("--replot", metavar="JSON",
+                        help="Only redraw the PNG (and reprint the table) of "
+                             "a results file this script wrote.")
     return parser.parse_args(argv)
 
 
@@ -526,8 +530,86 @@ def print_table(summary, args):
     return verdicts
 
 
+def plot(results, path):
+    """Two panels: median hypervolume per block of P trainings (thin lines:
+    seeds), and every evaluated candidate of every seed in the normalised
+    space, admissible box shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    config = results["config"]
+    a_min, m_max = config["min_accuracy"], config["max_macs"]
+    p = config["population"]
+    engines = list(results["summary"])
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = ["o", "s", "^", "D"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
+    for i, engine in enumerate(engines):
+        color = colors[i % len(colors)]
+        runs = [r for r in results["runs"] if r["engine"] == engine]
+        curves = [r["hypervolume_per_block"] for r in runs]
+        for curve in curves:
+            xs = [p * (k + 1) for k in range(len(curve))]
+            left.plot(xs, curve, "-", lw=0.7, alpha=0.4, color=color)
+        length = min(len(c) for c in curves)
+        median = [statistics.median(c[k] for c in curves)
+                  for k in range(length)]
+        left.plot([p * (k + 1) for k in range(length)], median, "-o", lw=2,
+                  color=color, label=f"{engine} (median)")
+        f1, f2 = [], []
+        for r in runs:
+            for point in r["points"]:
+                if point["status"] == "skipped":
+                    continue
+                f1.append((1 - point["accuracy"]) / (1 - a_min))
+                f2.append(point["expected_macs"] / m_max)
+        right.scatter(f2, f1, s=18, alpha=0.6, color=color,
+                      marker=markers[i % len(markers)], label=engine)
+    left.set_xlabel(f"trainings (blocks of P={p})")
+    left.set_ylabel("admissible hypervolume")
+    left.set_title("Hypervolume against trainings")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    right.axvspan(0, 1, ymin=0, ymax=1 / 2.2, color="green", alpha=0.08)
+    right.axhline(1, color="gray", lw=0.8, ls="--")
+    right.axvline(1, color="gray", lw=0.8, ls="--")
+    right.set_xlim(0, 1.6)
+    right.set_ylim(0, 2.2)
+    right.set_xlabel("E[MACs] / M_max")
+    right.set_ylabel("validation error / (1 - A_min)")
+    right.set_title(f"Trained candidates, all seeds (shaded: admissible, "
+                    f"A_min={a_min}, M_max={m_max:,.0f})", fontsize=10)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _png_path(json_path):
+    return os.path.splitext(json_path)[0] + ".png"
+
+
+def replot(path):
+    with open(path) as f:
+        results = json.load(f)
+    args = argparse.Namespace(**{
+        k: results["config"][k]
+        for k in ("population", "generations", "min_accuracy", "max_macs",
+                  "epochs", "image_size", "seeds")})
+    print_table(results["summary"], args)
+    png = _png_path(path)
+    plot(results, png)
+    print(f"wrote {png}")
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.replot:
+        return replot(args.replot)
     if args.population % 4:
         raise SystemExit("--population must be a multiple of 4 (DEAP).")
     data = datasets.load("digits", image_size=(args.image_size,) * 2,
@@ -555,14 +637,17 @@ def main(argv=None):
     total = time.time() - total_start
     print(f"total {total:.0f}s")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    results = {
+        "config": {**vars(args), "dataset": "digits",
+                   "space": space.get_config()},
+        "summary": summary, "targets": verdicts, "runs": runs,
+        "total_seconds": total,
+    }
     with open(args.out, "w") as f:
-        json.dump({
-            "config": {**vars(args), "dataset": "digits",
-                       "space": space.get_config()},
-            "summary": summary, "targets": verdicts, "runs": runs,
-            "total_seconds": total,
-        }, f, indent=1)
-    print(f"wrote {args.out}")
+        json.dump(results, f, indent=1)
+    png = _png_path(args.out)
+    plot(results, png)
+    print(f"wrote {args.out} and {png}")
     return 0
 
 

@@ -653,6 +653,57 @@ def test_gp_predict_interpolates_and_ranks():
     assert gp_predict(x, y, [[50.0]])[0] == pytest.approx(6.0)
 
 
+def test_stratified_by_cost_by_hand():
+    from keras_nachos.search.nsga2_oracle import stratified_by_cost
+
+    costs = [5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0]
+    # Ranks 0, 4, 8 of the order: costs 1, 5, 9.
+    assert stratified_by_cost(costs, 3) == [0, 1, 5]
+    # Ranks 0, 3 (2.67), 5 (5.33), 8: costs 1, 4, 6, 9.
+    assert stratified_by_cost(costs, 4) == [1, 2, 5, 8]
+    assert stratified_by_cost(costs, 1) == [1]
+    assert stratified_by_cost(costs, 9) == list(range(9))
+    assert stratified_by_cost(costs, 20) == list(range(9))
+    # Ties are ordered by index: the cheapest is the first 1.0, the dearest
+    # the last 2.0.
+    assert stratified_by_cost([2.0, 1.0, 1.0, 2.0], 2) == [1, 3]
+    # Every size picks distinct indices, the cheapest and the dearest.
+    for size in range(2, 10):
+        picked = stratified_by_cost(costs, size)
+        assert len(set(picked)) == size
+        assert 1 in picked and 5 in picked
+
+
+def test_first_generation_spreads_over_the_mac_range(tmp_path):
+    """With `static_costs`, generation 0 keeps candidates spread over their
+    final exit's MACs; without, the first random ones that pass."""
+
+    def span(oracle):
+        costs = [
+            static_costs(e["values"])[-1]
+            for e in oracle.archive
+            if e["generation"] == 0
+        ]
+        return math.log(max(costs) / min(costs))
+
+    spread, first = [], []
+    for seed in range(4):
+        options = dict(
+            seed=seed, generations=1, precheck=first_exit_over_budget,
+            preselect=4,
+        )
+        oracle, _ = run_search(
+            tmp_path / f"s{seed}", static_costs=static_costs, **options
+        )
+        spread.append(span(oracle))
+        oracle, _ = run_search(tmp_path / f"f{seed}", **options)
+        first.append(span(oracle))
+    # Where few of the 4 x 8 draws pass the precheck both keep nearly the
+    # same candidates; the stratified span is never narrower, and wider here.
+    assert all(s >= f for s, f in zip(spread, first))
+    assert sum(spread) > 1.1 * sum(first)
+
+
 def test_preselection_trains_only_candidates_that_pass_the_precheck(tmp_path):
     oracle, tuner = run_search(
         tmp_path,

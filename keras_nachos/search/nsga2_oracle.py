@@ -21,8 +21,14 @@ slot of the generation), predicts the objectives of the others with
 Gaussian-process regressions fit to every candidate trained so far (features:
 the candidate's values and, given `static_costs`, its first and last exit's
 MACs, known before training), and keeps `population_size` of them by
-`selNSGA2` on the predictions. Generation 0 keeps the first
-`population_size` random candidates that pass the precheck.
+`selNSGA2` on the predictions. Generation 0 (and any generation bred before
+4 candidates have been trained, when there is nothing to fit) draws
+`preselect * population_size` random candidates and, given `static_costs`,
+keeps `population_size` of the passing ones spread evenly over the range of
+their final exit's MACs (`stratified_by_cost`: the cheapest, the dearest and
+evenly spaced ranks between), so that the first trainings cover the MAC axis
+of the front instead of wherever random draws cluster; without
+`static_costs` it keeps the first `population_size` that pass.
 
 Evaluation contract (what a tuner's `run_trial` must return): a dict with the
 accuracy under `accuracy_key` and the expected MACs under `macs_key`. With the
@@ -164,7 +170,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
             bred, screened by `precheck` and ranked by a surrogate, and
             `population_size` are evaluated (see the module docstring). Each
             candidate the pre-selection drops costs a `precheck` call (and
-            one of `static_costs`), no training.
+            one of `static_costs`), no training. Before there is anything
+            to fit the surrogates to (generation 0), `static_costs` spreads
+            the kept candidates over the MAC range instead.
         seed: Optional integer seed of the search.
         hyperparameters, allow_new_entries, tune_new_entries,
         max_retries_per_trial: As in `keras_tuner.Oracle`.
@@ -927,7 +935,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
         else:
             predictions = self._predict(passing)
             if predictions is None:
-                chosen = passing[:size]
+                chosen = self._stratify(passing, size)
             else:
                 individuals = []
                 for record, (accuracy, macs) in zip(passing, predictions):
@@ -948,6 +956,14 @@ class NSGA2Oracle(keras_tuner.Oracle):
             1 for r in rejected if id(r) not in chosen_ids
         )
         return chosen
+
+    def _stratify(self, records, size):
+        """`size` records spread over their final exit's MACs (in order)."""
+        if self.static_costs is None:
+            return records[:size]
+        costs = [self._costs(r["key"], r["values"])[-1] for r in records]
+        kept = set(stratified_by_cost(costs, size))
+        return [r for i, r in enumerate(records) if i in kept]
 
     def _features(self, hps, key, values):
         """Surrogate features; `hps` is a scratch copy of the space."""
@@ -1038,6 +1054,25 @@ class NSGA2Oracle(keras_tuner.Oracle):
         finally:
             self._random_state = _random_state_to_json(random.getstate())
             random.setstate(outer)
+
+
+def stratified_by_cost(costs, size):
+    """Indices of `size` of `costs` at evenly spaced ranks of their order.
+
+    Always the cheapest and (for `size > 1`) the dearest; equal costs are
+    ordered by index, so the answer is deterministic. Returns the indices in
+    increasing order; all of them if `size >= len(costs)`.
+    """
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], i))
+    if size >= len(order):
+        return sorted(order)
+    if size == 1:
+        return [order[0]]
+    last = len(order) - 1
+    ranks = [round(k * last / (size - 1)) for k in range(size)]
+    # `round` never maps two of `size <= len(costs)` evenly spaced points to
+    # one rank (their spacing is at least 1).
+    return sorted(order[r] for r in ranks)
 
 
 def gp_predict(x, y, query, noise=0.1):
