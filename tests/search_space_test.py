@@ -154,3 +154,49 @@ def test_candidate_seeding_leaves_the_callers_random_streams_alone():
     random.seed(123)
     np.random.seed(123)
     assert after == (random.random(), np.random.random())
+
+
+def test_candidate_training_leaves_no_traced_graph_behind():
+    """TF's `tf.custom_gradient` registers every trace's gradient function
+    globally and never removes it (which keeps each candidate's graphs
+    alive); the evaluator drops the registrations of its candidates, and a
+    model it returned still trains afterwards."""
+    import gc
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    from keras_nachos.search.candidate_evaluator import _gradient_registry
+    from tests.testing_utils import toy_data
+
+    def live_graphs():
+        gc.collect()
+        return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+    registry = _gradient_registry()
+    assert registry is not None
+    space = tiny_space(input_shape=(16, 16, 1), num_classes=4)
+    x, y = toy_data(64, input_shape=(16, 16, 1))
+    evaluator = CandidateEvaluator(space, (x, y), (x, y), 0.3, 1e9, epochs=1)
+    model = None
+    counts = []
+    for seed in range(3):
+        model = None
+        keras.backend.clear_session()
+        before = set(registry)
+        metrics, model = evaluator(space.random_values(seed=seed))
+        assert set(registry) == before
+        counts.append(live_graphs())
+    # The graphs of earlier candidates are gone: the count does not grow.
+    assert counts[2] <= counts[0]
+    # Without the release every candidate's graphs stay alive.
+    keras.backend.clear_session()
+    plain = space.build(space.random_values(seed=7))
+    plain.compile("adam")
+    start = live_graphs()
+    plain.fit(x, y, epochs=1, verbose=0)
+    del plain
+    keras.backend.clear_session()
+    assert live_graphs() > start
+    # The returned model trains again (its training step was traced already).
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
