@@ -572,7 +572,7 @@ def plot(results, path):
     left.set_title("Hypervolume against trainings")
     left.grid(alpha=0.3)
     left.legend(fontsize=8)
-    right.axvspan(0, 1, ymin=0, ymax=1 / 2.2, color="green", alpha=0.08)
+    right.fill_between([0, 1], 0, 1, color="green", alpha=0.08)
     right.axhline(1, color="gray", lw=0.8, ls="--")
     right.axvline(1, color="gray", lw=0.8, ls="--")
     right.set_xlim(0, 1.6)

@@ -177,7 +177,6 @@ def test_candidate_training_leaves_no_traced_graph_behind():
     space = tiny_space(input_shape=(16, 16, 1), num_classes=4)
     x, y = toy_data(64, input_shape=(16, 16, 1))
     evaluator = CandidateEvaluator(space, (x, y), (x, y), 0.3, 1e9, epochs=1)
-    model = None
     counts = []
     for seed in range(3):
         model = None
