@@ -590,6 +590,7 @@ def plot(results, path):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     markers = ["o", "s", "^", "D"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
+    worst = []  # every plotted f1, to size the y axis
     for i, engine in enumerate(engines):
         color = colors[i % len(colors)]
         runs = [r for r in results["runs"] if r["engine"] == engine]
@@ -609,6 +610,7 @@ def plot(results, path):
                     continue
                 f1.append((1 - point["accuracy"]) / (1 - a_min))
                 f2.append(point["expected_macs"] / m_max)
+        worst.extend(f1)
         right.scatter(f2, f1, s=18, alpha=0.6, color=color,
                       marker=markers[i % len(markers)], label=engine)
     left.set_xlabel(f"trainings (blocks of P={p})")
@@ -620,7 +622,8 @@ def plot(results, path):
     right.axhline(1, color="gray", lw=0.8, ls="--")
     right.axvline(1, color="gray", lw=0.8, ls="--")
     right.set_xlim(0, 1.6)
-    right.set_ylim(0, 2.2)
+    # Up to 2.2 x the admissible error band; less when nothing is that bad.
+    right.set_ylim(0, min(2.2, max(1.2, 1.05 * max(worst, default=0.0))))
     right.set_xlabel("E[MACs] / M_max")
     right.set_ylabel("validation error / (1 - A_min)")
     right.set_title(f"Trained candidates, all seeds (shaded: admissible, "
