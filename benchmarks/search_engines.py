@@ -85,7 +85,9 @@ Usage:
     python benchmarks/search_engines.py --seeds 0 --generations 2 --epochs 1   # smoke test
 
 Writes `artifacts/search_engines.json` and `artifacts/search_engines.png`
-(`--replot JSON` redraws the PNG and reprints the table of a results file).
+(`--replot JSON` redraws the PNG and reprints the table of a results file;
+`--replot A.json B.json --out C.json` merges runs of the same problem, e.g.
+more seeds run later with `--seeds 3 4`).
 """
 
 import argparse
@@ -149,13 +151,16 @@ def parse_args(argv=None):
                         help="Share of the training data held out for the "
                              "objectives (0.1: 144 digits images, where one "
                              "image is 0.7 points of accuracy).")
-    parser.add_argument("--out",
-                        default=os.path.join("artifacts", "search_engines.json"))
+    parser.add_argument("--out", default=None,
+                        help="Results JSON (a PNG is written beside it). "
+                             "Defaults to artifacts/search_engines.json.")
     parser.add_argument("--quiet", action="store_true",
                         help="No line per evaluation.")
-    parser.add_argument("--replot", metavar="JSON",
+    parser.add_argument("--replot", metavar="JSON", nargs="+",
                         help="Only redraw the PNG (and reprint the table) of "
-                             "a results file this script wrote.")
+                             "a results file this script wrote. Several "
+                             "files of the same problem (other seeds) are "
+                             "merged into --out, which must then be given.")
     return parser.parse_args(argv)
 
 
@@ -527,7 +532,8 @@ def print_table(summary, args):
           f"{args.min_accuracy}, M_max={args.max_macs:,.0f} MACs, "
           f"P={args.population}, G={args.generations} (budget {budget} "
           f"trainings), {args.epochs} epochs/candidate, seeds {args.seeds}")
-    header = (f"{'engine':<19}{'median HV':>10}  {'HV per seed':<24}"
+    width = max(24, 6 * len(args.seeds) + 2)
+    header = (f"{'engine':<19}{'median HV':>10}  {'HV per seed':<{width}}"
               f"{'asked':>6}{'unique':>7}{'trained':>8}{'hits':>6}"
               f"{'admis.':>7}{'wall s':>8}{'HV/nachos':>10}")
     print(header)
@@ -535,7 +541,8 @@ def print_table(summary, args):
     for engine, s in summary.items():
         per_seed = " ".join(f"{v:.3f}" for v in s["hypervolumes"])
         ratio = (s["median_hypervolume"] / ref) if ref else float("nan")
-        print(f"{engine:<19}{s['median_hypervolume']:>10.3f}  {per_seed:<24}"
+        print(f"{engine:<19}{s['median_hypervolume']:>10.3f}  "
+              f"{per_seed:<{width}}"
               f"{s['median_requests']:>6.0f}{s['median_unique']:>7.0f}"
               f"{s['median_trained']:>8.0f}{s['cache_hit_rate']:>6.0%}"
               f"{s['median_admissible']:>7.0f}"
@@ -639,9 +646,50 @@ def _png_path(json_path):
     return os.path.splitext(json_path)[0] + ".png"
 
 
-def replot(path):
-    with open(path) as f:
-        results = json.load(f)
+# Settings that must agree for result files to be merged.
+_PROBLEM_KEYS = ("population", "generations", "min_accuracy", "max_macs",
+                 "epochs", "image_size", "batch_size", "validation_split",
+                 "preselect", "dataset", "max_samples")
+
+
+def merge_results(parts):
+    """One results dict from several runs of the same problem (other seeds
+    or other engines); raises `ValueError` on a setting that differs or an
+    (engine, seed) pair given twice."""
+    config = dict(parts[0]["config"])
+    runs, seen, engines = [], set(), []
+    for part in parts:
+        for key in _PROBLEM_KEYS:
+            if part["config"].get(key) != config.get(key):
+                raise ValueError(
+                    f"Cannot merge results of different problems: {key}="
+                    f"{part['config'].get(key)!r} vs {config.get(key)!r}.")
+        for run in part["runs"]:
+            pair = (run["engine"], run["seed"])
+            if pair in seen:
+                raise ValueError(f"Engine {pair[0]} seed {pair[1]} appears in "
+                                 "more than one file.")
+            seen.add(pair)
+            runs.append(run)
+        engines += [e for e in part["summary"] if e not in engines]
+    config["seeds"] = sorted({run["seed"] for run in runs})
+    return {"config": config, "summary": {e: None for e in engines},
+            "runs": runs,
+            "total_seconds": sum(p.get("total_seconds", 0.0) for p in parts)}
+
+
+def replot(paths, out=None):
+    parts = []
+    for path in paths:
+        with open(path) as f:
+            parts.append(json.load(f))
+    if len(parts) > 1 and out is None:
+        raise SystemExit("Merging several results files needs --out.")
+    try:
+        results = merge_results(parts) if len(parts) > 1 else parts[0]
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    path = out or paths[0]
     args = argparse.Namespace(**{
         k: results["config"][k]
         for k in ("population", "generations", "min_accuracy", "max_macs",
@@ -663,7 +711,11 @@ def replot(path):
                 [(q["accuracy"], q["expected_macs"]) for q in points],
                 args.min_accuracy, args.max_macs)
     results["summary"] = summarise(results["runs"], list(results["summary"]))
-    print_table(results["summary"], args)
+    results["targets"] = print_table(results["summary"], args)
+    if len(parts) > 1:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"wrote {path}")
     png = _png_path(path)
     plot(results, png)
     print(f"wrote {png}")
@@ -673,7 +725,9 @@ def replot(path):
 def main(argv=None):
     args = parse_args(argv)
     if args.replot:
-        return replot(args.replot)
+        return replot(args.replot, args.out)
+    if args.out is None:
+        args.out = os.path.join("artifacts", "search_engines.json")
     if args.population % 4:
         raise SystemExit("--population must be a multiple of 4 (DEAP).")
     data = datasets.load(args.dataset, image_size=(args.image_size,) * 2,
