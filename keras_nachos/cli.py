@@ -9,7 +9,7 @@ import sys
 SEARCH_CONFIG = "search_config.json"
 PROJECT = "search"
 # Default offspring pre-selection factor (`NachosSearch(preselect=...)`).
-PRESELECT = 1
+PRESELECT = 4
 
 
 def _space_for(dataset, args):
