@@ -228,7 +228,9 @@ def plot_pareto(results, path):
     ax.axvline(m_max, color="tab:green", ls="--", lw=1)
     ax.set_xlabel("expected MACs per sample (validation)")
     ax.set_ylabel("validation accuracy")
-    ax.legend(loc="lower right")
+    # "best": a fixed corner can hide candidates (an infeasible one near
+    # M_max sits in the lower right).
+    ax.legend(loc="best", framealpha=0.9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
