@@ -214,7 +214,7 @@ def test_pareto_plot_legend_hides_no_candidate(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figures = []
+    figures, close = [], plt.close
     monkeypatch.setattr(plt, "close", figures.append)
     candidates = [
         {"status": "completed", "accuracy": a, "macs": m}
@@ -238,4 +238,5 @@ def test_pareto_plot_legend_hides_no_candidate(tmp_path, monkeypatch):
     points = ax.transData.transform([(c["macs"], c["accuracy"]) for c in candidates])
     assert not any(box.contains(x, y) for x, y in points)
     low, high = ax.get_ylim()
+    close(fig)
     assert low < 0.7755 and high > 0.88
