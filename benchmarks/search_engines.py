@@ -523,6 +523,59 @@ def summarise(runs, engines):
     return summary
 
 
+def seed_noise(ours, theirs, target, max_splits=200_000, seed=0):
+    """How firm a ratio of medians is, given the per-seed values.
+
+    Pools the two engines' values and relabels them: every split of the
+    pool into groups of the original sizes (or `max_splits` random ones
+    when there are more). Returns the share of splits whose ratio of
+    medians reaches `target`, and the one-sided rank-sum permutation
+    p-value (share of splits whose rank sum for "ours" is at least the
+    observed one: the exact Mann-Whitney test when all splits are used).
+    """
+    import itertools
+
+    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
+    pool = np.concatenate([ours, theirs])
+    n, total = len(ours), len(pool)
+    ranks = np.argsort(np.argsort(pool, kind="stable"), kind="stable") + 1.0
+    # Ties share their mean rank.
+    for value in np.unique(pool):
+        tied = pool == value
+        ranks[tied] = ranks[tied].mean()
+    exhaustive = math.comb(total, n) <= max_splits
+    if exhaustive:
+        splits = np.array(list(itertools.combinations(range(total), n)))
+    else:
+        rng = np.random.default_rng(seed)
+        splits = np.array([rng.permutation(total)[:n]
+                           for _ in range(max_splits)])
+    mask = np.zeros((len(splits), total), bool)
+    np.put_along_axis(mask, splits, True, axis=1)
+    mine = np.median(pool[splits], axis=1)
+    others = np.broadcast_to(pool, mask.shape)[~mask]
+    rest = np.median(others.reshape(len(splits), total - n), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(rest > 0, mine / rest, np.inf)
+    rank_sums = ranks[splits].sum(axis=1)
+    observed = ranks[:n].sum()
+    return {
+        "splits": int(len(splits)),
+        "exhaustive": bool(exhaustive),
+        "share_reaching_target": float(np.mean(ratios >= target)),
+        "rank_sum_p": float(np.mean(rank_sums >= observed - 1e-9)),
+    }
+
+
+def _p_value(noise):
+    """A p-value for print: below the smallest step, an upper bound."""
+    floor = 1 / noise["splits"]
+    if noise["rank_sum_p"] < 0.001:
+        return f"{noise['rank_sum_p']:.1e}" if noise["exhaustive"] else (
+            f"< {max(floor, 0.001):.0e}")
+    return f"{noise['rank_sum_p']:.3f}"
+
+
 def print_table(summary, args):
     ref = summary.get("keras_nachos", {}).get("median_hypervolume")
     budget = args.population * args.generations
@@ -578,6 +631,26 @@ def print_table(summary, args):
                 "ratio": ratio, "target": target, "met": met}
             print(f"{accounting}: keras_nachos / {engine}: {ratio:.2f}x "
                   f"(target >= {target}x): {'MET' if met else 'NOT MET'}")
+            values = "hypervolumes" + key[len("median_hypervolume"):]
+            ours = dict(zip(summary["keras_nachos"]["seeds"],
+                            summary["keras_nachos"][values]))
+            theirs = dict(zip(summary[engine]["seeds"],
+                              summary[engine][values]))
+            if len(ours) < 2 or len(theirs) < 2:
+                continue
+            noise = seed_noise(list(ours.values()), list(theirs.values()),
+                               target)
+            shared = sorted(set(ours) & set(theirs))
+            noise["seeds_won"] = sum(ours[k] > theirs[k] for k in shared)
+            noise["seeds_shared"] = len(shared)
+            verdicts[accounting][engine]["seed_noise"] = noise
+            print(f"    seeds won {noise['seeds_won']}/{len(shared)}; "
+                  f"one-sided rank-sum p = {_p_value(noise)}; "
+                  f"ratio >= {target}x in "
+                  f"{noise['share_reaching_target']:.1%} of "
+                  f"{noise['splits']:,} "
+                  f"{'relabellings' if noise['exhaustive'] else 'random relabellings'}"
+                  " of the per-seed values")
     return verdicts
 
 
