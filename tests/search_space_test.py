@@ -182,9 +182,8 @@ def test_candidate_training_leaves_no_traced_graph_behind():
         model = None
         keras.backend.clear_session()
         before = set(registry)
-        metrics, model = evaluator(space.random_values(seed=seed))
+        _, model = evaluator(space.random_values(seed=seed))
         assert set(registry) == before
-        assert metrics["train_seconds"] > 0
         counts.append(live_graphs())
     # The graphs of earlier candidates are gone: the count does not grow.
     assert counts[2] <= counts[0]
