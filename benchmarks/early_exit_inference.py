@@ -57,7 +57,7 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 import fashion_mnist_eenn as eenn  # noqa: E402
 
 from keras_nachos import datasets  # noqa: E402
-from keras_nachos import exit_rules  # noqa: E402
+from keras_nachos.calibration import evaluate_exit_outputs  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -106,17 +106,13 @@ def choose_thresholds(model, x, y, candidates=eenn.THRESHOLDS):
     next two lower ones (test set, as in the example's table)."""
     outputs = model.predict_exits(x)
     final_acc = float(np.mean(outputs[-1].argmax(1) == y))
-    stacked = np.stack(outputs)
     rows = []
     for t in sorted(candidates):
-        idx = exit_rules.apply_rule(
-            "max_probability", outputs, [t] * (len(outputs) - 1), model.num_classes
+        evaluation = evaluate_exit_outputs(
+            outputs, y, model.exit_macs, "max_probability",
+            [t] * (len(outputs) - 1), model.num_classes,
         )
-        predictions = stacked[idx, np.arange(len(idx))].argmax(1)
-        fractions = np.bincount(idx, minlength=len(outputs)) / len(idx)
-        rows.append(
-            (t, float(np.mean(predictions == y)), model.expected_macs(fractions))
-        )
+        rows.append((t, evaluation.accuracy, evaluation.expected_macs))
     within = [r for r in rows if r[1] >= final_acc - 0.005]
     conservative = min(within, key=lambda r: r[2])[0]
     lower = sorted((r[0] for r in rows if r[0] < conservative), reverse=True)
@@ -276,8 +272,8 @@ def main(argv=None):
             f"{thresholds} (cheapest within 0.5 points, then two lower ones)"
         )
     num_early = model.num_exits - 1
-    mac_table = model._get_runner().mac_table()
-    stage_macs = [s + h for s, h in zip(mac_table["stages"], mac_table["heads"])]
+    costs = model.exit_costs
+    stage_macs = [s + h for s, h in zip(costs.stage_macs, costs.head_macs)]
     full_run = make_full_runner(model.backbone)
     print(
         f"threads: intra-op {tf.config.threading.get_intra_op_parallelism_threads()}, "

@@ -36,7 +36,7 @@ For each method, thresholds are calibrated on the validation split
 (`calibrate_thresholds`): the trade-off curve, and for a floor of
 validation final-exit accuracy - 0.5 (- 1.0) points the cheapest thresholds
 meeting it. Those thresholds are applied to the test split (on cached exit
-outputs with `exit_rules.apply_rule`; the -0.5 point is also checked with a
+outputs with `calibration.evaluate_exit_outputs`; the -0.5 point is also checked with a
 real `predict_early_exit`), giving test accuracy and expected MACs as a
 fraction of the network without exits (`backbone_macs`). The test curve is
 every validation-curve point's thresholds re-evaluated on test; its cheapest
@@ -63,8 +63,6 @@ import os
 import sys
 import time
 
-import keras_nachos  # noqa: F401  (sets KERAS_BACKEND before keras loads)
-
 import keras
 import numpy as np
 
@@ -72,9 +70,9 @@ from keras_nachos import EarlyExitModel
 from keras_nachos import NachosLoss
 from keras_nachos import SupportSetCallback
 from keras_nachos import datasets
-from keras_nachos import exit_rules
 from keras_nachos import split_support_set
 from keras_nachos.calibration import calibrate_thresholds
+from keras_nachos.calibration import evaluate_exit_outputs
 
 FILTERS = (16, 32, 64, 128)
 EXIT_POINTS = ["stage1_pool", "stage2_pool", "stage3_pool"]
@@ -132,16 +130,14 @@ def accuracy_of(output, y, k):
 
 def apply_thresholds(model, outputs, y, rule, thresholds):
     """Accuracy, expected MACs, exit fractions and exit index on cached outputs."""
-    k = model.num_classes
-    index = exit_rules.apply_rule(rule, outputs, thresholds, k)
-    correct = np.stack([o[:, :k].argmax(axis=1) == y for o in outputs])
-    costs = np.asarray(model.exit_macs, "float64")
-    n = len(y)
+    evaluation = evaluate_exit_outputs(
+        outputs, y, model.exit_macs, rule, thresholds, model.num_classes
+    )
     return {
-        "accuracy": float(correct[index, np.arange(n)].mean()),
-        "expected_macs": float(costs[index].mean()),
-        "exit_fractions": (np.bincount(index, minlength=len(outputs)) / n).tolist(),
-        "index": index,
+        "accuracy": evaluation.accuracy,
+        "expected_macs": evaluation.expected_macs,
+        "exit_fractions": evaluation.exit_fractions,
+        "index": evaluation.exit_indices,
     }
 
 

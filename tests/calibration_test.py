@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from keras_nachos import calibration
-from keras_nachos import exit_rules
+from keras_nachos import rules as exit_rules
 from keras_nachos.calibration import calibrate_from_outputs
 from keras_nachos.calibration import evaluate_thresholds
 from keras_nachos.calibration import exit_tables
-from keras_nachos.exit_rules import apply_rule
+from keras_nachos.calibration import exit_indices as _exit_indices
 
 NUM_CLASSES = 10
 COSTS = [10.0, 25.0, 45.0, 70.0]
@@ -128,7 +128,7 @@ def test_exit_tables_reproduce_apply_rule(rule):
         own = S[rows, np.arange(3)]
         settings.append((-own if rule.direction == "less" else own).tolist())
     for t in settings:
-        expected = apply_rule(rule, outputs, t, k)
+        expected = _exit_indices(outputs, rule, t, k)
         u = calibration.to_score_thresholds(rule, t)
         np.testing.assert_array_equal(calibration.exit_index(S, u), expected)
         round_trip = calibration.to_rule_thresholds(rule, u)
@@ -137,14 +137,16 @@ def test_exit_tables_reproduce_apply_rule(rule):
         assert acc == np.mean(R[np.arange(n), expected])
 
 
-def test_exit_tables_rejects_stateful_rules_and_missing_confidence():
-    class Stateful(exit_rules.MaxProbability):
-        def decide(self, output, threshold, num_classes, carry):
-            return super().decide(output, threshold, num_classes, carry)
+def test_rules_override_step_not_decide_and_cascade_needs_confidence():
+    # One definition of "the rule fires": a rule that overrides `decide`
+    # would decide differently in the runner and in the calibration.
+    with pytest.raises(TypeError, match="override `step`"):
+
+        class Stateful(exit_rules.MaxProbability):
+            def decide(self, output, threshold, num_classes, carry):
+                return super().decide(output, threshold, num_classes, carry)
 
     outputs = [np.full((3, 2), 0.5), np.full((3, 2), 0.5)]
-    with pytest.raises(ValueError, match="argument `rule`"):
-        exit_tables(outputs, [0, 1, 0], Stateful(), 2)
     with pytest.raises(ValueError, match="confidence column"):
         exit_tables(outputs, [0, 1, 0], "cascade_confidence", 2)
 
@@ -249,7 +251,7 @@ def test_curve_is_non_dominated_and_reproducible(searched):
     np.testing.assert_array_equal(costs, cost)
     # ... and a spread of them through the rule itself.
     for i in np.unique(np.linspace(0, len(curve) - 1, 20).astype(int)):
-        exits = apply_rule(rule, outputs, curve[i].thresholds, NUM_CLASSES)
+        exits = _exit_indices(outputs, rule, curve[i].thresholds, NUM_CLASSES)
         probabilities = np.stack([o[:, :NUM_CLASSES] for o in outputs])
         predicted = probabilities[exits, np.arange(len(y))].argmax(1)
         assert np.mean(predicted == y) == curve[i].accuracy
@@ -322,10 +324,21 @@ def test_infeasible_constraints_raise_with_both_numbers(outputs_4k):
         _calibrate(outputs, y, min_accuracy=floor, max_macs=budget)
     message = str(info.value)
     assert f"{best_under:.4f}" in message and f"{cheapest:,.1f}" in message
-    with pytest.raises(ValueError, match="min_accuracy: none"):
-        _calibrate(outputs, y, min_accuracy=0.999)
-    with pytest.raises(ValueError, match="max_macs: none"):
-        _calibrate(outputs, y, max_macs=5.0)
+    # Where one side has no point, the message gives the nearest one: never
+    # "none" (the cheapest setting under an unreachable budget, the most
+    # accurate under an unreachable floor).
+    cases = [
+        ({"min_accuracy": 0.999}, [f"{acc.max():.4f}", f"{cost.max():,.1f}"]),
+        ({"max_macs": 5.0}, [f"{cost.min():,.1f}", f"{acc.min():.4f}"]),
+        ({"min_accuracy": 0.999, "max_macs": 5.0},
+         [f"{acc.max():.4f}", f"{cost.min():,.1f}"]),
+    ]
+    for constraints, numbers in cases:
+        with pytest.raises(ValueError) as info:
+            _calibrate(outputs, y, **constraints)
+        message = str(info.value)
+        assert "none" not in message
+        assert all(number in message for number in numbers), message
     closest = _calibrate(outputs, y, min_accuracy=0.999, raise_if_infeasible=False)
     assert not closest.feasible and closest.accuracy == acc.max()
 
@@ -411,7 +424,7 @@ def test_calibrated_thresholds_reproduce_real_early_exit(monkeypatch):
 
 
 def test_class_means_rule_calibrates_with_its_strict_inequality():
-    from keras_nachos.exit_rules import apply_rule
+    from keras_nachos.calibration import exit_indices as _exit_indices
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
@@ -420,7 +433,7 @@ def test_class_means_rule_calibrates_with_its_strict_inequality():
     result = calibrate_from_outputs(outs, y, [1.0, 2.0, 3.0], rule="class_means",
                                     num_classes=3)
     for point in result.curve[:: max(1, len(result.curve) // 15)]:
-        exits = apply_rule("class_means", outs, point.thresholds, 3)
+        exits = _exit_indices(outs, "class_means", point.thresholds, 3)
         correct = np.stack([o.argmax(1) == y for o in outs])
         accuracy = correct[exits, np.arange(300)].mean()
         cost = np.asarray([1.0, 2.0, 3.0])[exits].mean()

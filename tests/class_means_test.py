@@ -5,7 +5,7 @@ import pytest
 from keras_nachos import ClassMeansHead
 from keras_nachos import EarlyExitModel
 from keras_nachos import count_macs
-from keras_nachos.exit_rules import apply_rule
+from keras_nachos.calibration import exit_indices as _exit_indices
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 
@@ -56,7 +56,7 @@ def test_class_means_macs_early_exit_and_save_load(data_and_backbone, tmp_path):
     assert count_macs(upto, method="profiler") == model.exit_macs[1]
     outputs = model.predict_exits(x)
     t = [float(np.median(o.max(axis=1))) for o in outputs[:2]]
-    expected = apply_rule("max_probability", outputs, t, 4)
+    expected = _exit_indices(outputs, "max_probability", t, 4)
     result = model.predict_early_exit(x, t, batch_size=16)
     np.testing.assert_array_equal(result.exit_indices, expected)
     assert 0 < np.mean(result.exit_indices == 0) < 1

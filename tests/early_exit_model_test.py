@@ -7,7 +7,7 @@ from keras_nachos import ConvHead
 from keras_nachos import EarlyExitModel
 from keras_nachos import GlobalPoolHead
 from keras_nachos import MixedPoolHead
-from keras_nachos.exit_rules import apply_rule
+from keras_nachos.calibration import exit_indices as _exit_indices
 from tests.testing_utils import residual_cnn
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
@@ -144,11 +144,11 @@ def test_early_exit_equals_all_exits_then_rule(rule):
     model, x, _ = _trained_model()
     outputs = model.predict_exits(x)
     # Thresholds at the median score of each exit: about half leave.
-    from keras_nachos import exit_rules
+    from keras_nachos import rules as exit_rules
 
     r = exit_rules.get(rule)
     thresholds = [float(np.median(r.score(o, None))) for o in outputs[:-1]]
-    expected_exit = apply_rule(rule, outputs, thresholds, 4)
+    expected_exit = _exit_indices(outputs, rule, thresholds, 4)
     assert 0 < np.mean(expected_exit == 0) < 1
     for batch_size in (1, 7, 256):
         result = model.predict_early_exit(
@@ -214,7 +214,7 @@ def test_cascade_early_exit_equals_rule_on_all_exits():
     outputs = model.predict_exits(x)
     assert outputs[0].shape == (len(x), 5) and outputs[-1].shape == (len(x), 4)
     thresholds = [0.5, 0.6]
-    expected = apply_rule("cascade_confidence", outputs, thresholds, 4)
+    expected = _exit_indices(outputs, "cascade_confidence", thresholds, 4)
     result = model.predict_early_exit(
         x, thresholds, rule="cascade_confidence", batch_size=16
     )

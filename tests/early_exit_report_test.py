@@ -35,11 +35,14 @@ def test_report_numbers_match_predict_early_exit(tmp_path):
         else:
             assert math.isnan(report.exited_accuracy[b])
     assert report.final_accuracy == report.exit_accuracy[-1]
-    assert report.macs_ratio == report.expected_macs / model.exit_macs[-1]
+    # `macs_ratio` means one thing everywhere: over the backbone's MACs.
+    assert report.macs_ratio == report.expected_macs / model.backbone_macs
+    assert report.macs_ratio == result.macs_ratio
+    assert model.exit_costs.ratio(result.expected_macs) == result.macs_ratio
     text = str(report)
     assert "exit_1" in text and "final" in text and "expected MACs" in text
     d = report.to_dict()
-    assert d["accuracy"] == report.accuracy and d["backbone_ratio"] > 0
+    assert d["accuracy"] == report.accuracy and d["macs_ratio"] > 0
     curve = np.array([[model.exit_macs[0], 0.3], [model.exit_macs[-1], 0.9]])
     report.curve = curve
     path = tmp_path / "report.png"

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_nachos import exit_rules
-from keras_nachos.exit_rules import apply_rule
+from keras_nachos import rules as exit_rules
+from keras_nachos.calibration import exit_indices as _exit_indices
 
 
 def test_max_probability_entropy_margin_by_hand():
@@ -25,11 +25,11 @@ def test_cascade_rule_by_hand():
     first = np.array([[0.9, 0.1, 0.5], [0.9, 0.1, 0.5]])
     second = np.array([[0.9, 0.1, 0.5], [0.9, 0.1, 0.5]])
     final = np.array([[0.2, 0.8], [0.2, 0.8]])
-    exits = apply_rule("cascade_confidence", [first, second, final], [0.6, 0.7], 2)
+    exits = _exit_indices([first, second, final], "cascade_confidence", [0.6, 0.7], 2)
     assert exits.tolist() == [1, 1]
-    exits = apply_rule("cascade_confidence", [first, second, final], [0.6, 0.8], 2)
+    exits = _exit_indices([first, second, final], "cascade_confidence", [0.6, 0.8], 2)
     assert exits.tolist() == [2, 2]
-    exits = apply_rule("cascade_confidence", [first, second, final], [0.5, 0.8], 2)
+    exits = _exit_indices([first, second, final], "cascade_confidence", [0.5, 0.8], 2)
     assert exits.tolist() == [0, 0]
 
 
@@ -39,7 +39,7 @@ def test_apply_rule_first_firing_exit_wins():
         np.array([[0.5, 0.5], [0.95, 0.05], [0.6, 0.4]]),
         np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]),
     ]
-    assert apply_rule("max_probability", outs, [0.8, 0.9], 2).tolist() == [0, 1, 2]
+    assert _exit_indices(outs, "max_probability", [0.8, 0.9], 2).tolist() == [0, 1, 2]
 
 
 def test_threshold_ranges():
@@ -67,10 +67,10 @@ def test_rules_serialize_and_custom_rules_plug_in():
             return np.sort(probabilities, axis=1)[:, -2]
 
     outs = [np.array([[0.9, 0.1], [0.55, 0.45]]), np.array([[0.5, 0.5]] * 2)]
-    assert apply_rule(SecondClassBelow(), outs, [0.2], 2).tolist() == [0, 1]
+    assert _exit_indices(outs, SecondClassBelow(), [0.2], 2).tolist() == [0, 1]
 
 
 def test_class_means_rule_is_strict():
     outs = [np.array([[0.6, 0.4], [0.7, 0.3]]), np.array([[0.5, 0.5]] * 2)]
-    assert apply_rule("class_means", outs, [0.6], 2).tolist() == [1, 0]
-    assert apply_rule("max_probability", outs, [0.6], 2).tolist() == [0, 0]
+    assert _exit_indices(outs, "class_means", [0.6], 2).tolist() == [1, 0]
+    assert _exit_indices(outs, "max_probability", [0.6], 2).tolist() == [0, 0]

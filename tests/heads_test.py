@@ -6,7 +6,7 @@ from keras_nachos import ConvHead
 from keras_nachos import GlobalPoolHead
 from keras_nachos import MixedPoolHead
 from keras_nachos.heads import MixedPooling2D
-from keras_nachos.heads.exit_head import layer_macs_at
+from keras_nachos.costs import layer_macs as layer_macs_at
 
 
 @pytest.mark.parametrize(

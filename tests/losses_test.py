@@ -7,9 +7,9 @@ from keras_nachos import EarlyExitModel
 from keras_nachos import NachosLoss
 from keras_nachos import SupportSetCallback
 from keras_nachos import split_support_set
-from keras_nachos.losses import cascade_exit_probabilities
-from keras_nachos.losses import class_balanced_bce
-from keras_nachos.losses import mac_budget_loss
+from keras_nachos.training.nachos_loss import cascade_exit_probabilities
+from keras_nachos.training.nachos_loss import class_balanced_bce
+from keras_nachos.training.nachos_loss import mac_budget_loss
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 

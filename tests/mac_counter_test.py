@@ -5,11 +5,11 @@ import keras
 import pytest
 import tensorflow as tf
 
-from keras_nachos import mac_counter
-from keras_nachos.mac_counter import count_macs
-from keras_nachos.mac_counter import einsum_macs
-from keras_nachos.mac_counter import mac_report
-from keras_nachos.mac_counter import register_mac_counter
+from keras_nachos.costs import layer_formulas as mac_counter
+from keras_nachos.costs import count_macs
+from keras_nachos.costs import einsum_macs
+from keras_nachos.costs import mac_report
+from keras_nachos.costs import register_mac_counter
 
 layers = keras.layers
 

@@ -1,8 +1,11 @@
 """Early-exit classifiers ("heads")."""
 
+from keras_nachos.costs import count_macs
+from keras_nachos.costs import register_mac_counter
 from keras_nachos.heads.class_means_head import ClassMeansHead
 from keras_nachos.heads.conv_head import ConvHead
 from keras_nachos.heads.exit_head import ExitHead
+from keras_nachos.heads.exit_head import head_as_model
 from keras_nachos.heads.global_pool_head import GlobalPoolHead
 from keras_nachos.heads.mixed_pool_head import MixedPoolHead
 from keras_nachos.heads.mixed_pool_head import MixedPooling2D
@@ -24,10 +27,6 @@ def get(identifier):
 
 
 def _register_mac_counters():
-    from keras_nachos.heads.exit_head import head_as_model
-    from keras_nachos.mac_counter import count_macs
-    from keras_nachos.mac_counter import register_mac_counter
-
     register_mac_counter(
         ExitHead,
         lambda layer, input_shapes, output_shapes: count_macs(

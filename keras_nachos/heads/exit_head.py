@@ -137,11 +137,3 @@ def head_as_model(head, input_shape):
     if head.confidence_layer is not None:
         outputs.append(head.confidence_layer(x))
     return keras.Model(inputs, outputs)
-
-
-def layer_macs_at(layer, input_shape):
-    """MACs of one call of `layer` (a head or any Keras layer) at a shape."""
-    from keras_nachos.mac_counter import count_macs
-
-    inputs = keras.Input(tuple(input_shape)[1:])
-    return count_macs(keras.Model(inputs, layer(inputs)))

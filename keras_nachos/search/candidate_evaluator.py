@@ -10,10 +10,10 @@ import zlib
 import keras
 import numpy as np
 
+from keras_nachos import rules as rules_module
 from keras_nachos.calibration import calibrate_from_outputs
-from keras_nachos.exit_rules import apply_rule
-from keras_nachos.exit_rules import get as get_rule
-from keras_nachos.losses import NachosLoss
+from keras_nachos.calibration import evaluate_exit_outputs
+from keras_nachos.training import NachosLoss
 
 
 def _gradient_registry():
@@ -112,7 +112,7 @@ class CandidateEvaluator:
         self.learning_rate = learning_rate
         if rule is None:
             rule = "cascade_confidence" if space.confidence else "max_probability"
-        self.rule = get_rule(rule)
+        self.rule = rules_module.get(rule)
         self.loss_options = dict(loss_options or {})
         self.exit_weights = exit_weights
         self.seed = int(seed)
@@ -205,13 +205,12 @@ class CandidateEvaluator:
         k = model.num_classes
         if self.space.threshold_mode == "genes":
             thresholds = self.space.thresholds(values)
-            exit_index = apply_rule(self.rule, outputs, thresholds, k)
-            correct = np.stack([o[:, :k].argmax(1) == y_val for o in outputs])
-            accuracy = float(correct[exit_index, np.arange(len(y_val))].mean())
-            expected = float(np.asarray(costs, "float64")[exit_index].mean())
-            fractions = (
-                np.bincount(exit_index, minlength=len(costs)) / len(y_val)
-            ).tolist()
+            evaluation = evaluate_exit_outputs(
+                outputs, y_val, costs, self.rule, thresholds, k
+            )
+            accuracy = evaluation.accuracy
+            expected = evaluation.expected_macs
+            fractions = evaluation.exit_fractions
             curve = None
         else:
             result = calibrate_from_outputs(

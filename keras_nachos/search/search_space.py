@@ -8,7 +8,7 @@ import keras_tuner as kt
 import numpy as np
 
 from keras_nachos import heads as heads_module
-from keras_nachos.early_exit_model import EarlyExitModel
+from keras_nachos.models import EarlyExitModel
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.blocks import BN_MOMENTUM
 from keras_nachos.search.blocks import get_block

@@ -1,4 +1,4 @@
-"""Training callbacks for early-exit models."""
+"""NACHOS' support set: a class-balanced split and the callback that measures it."""
 
 import keras
 import numpy as np

@@ -87,7 +87,7 @@ class SDNRamp(ExitWeightSchedule):
     def bind(self, model):
         super().bind(model)
         if self.relative_depths is None:
-            stages = np.cumsum(model._macs()["stages"])
+            stages = np.cumsum(model.exit_costs.stage_macs)
             self.relative_depths = (stages[:-1] / stages[-1]).tolist()
         if len(self.relative_depths) != model.num_exits - 1:
             raise invalid_value(

@@ -1,104 +1,44 @@
 """Real batched early exit: stage-by-stage execution of an EarlyExitModel."""
 
-import dataclasses
-
 import keras
 import numpy as np
 import tensorflow as tf
-
-from keras_nachos import exit_rules
-
-
-@dataclasses.dataclass
-class EarlyExitResult:
-    """What `EarlyExitModel.predict_early_exit` returns.
-
-    Attributes:
-        predictions: Integer array `(n,)`, predicted class ids.
-        exit_indices: Integer array `(n,)`, the 0-based exit each sample left
-            at (`num_exits - 1` is the final exit).
-        macs: Integer array `(n,)`, MACs spent on each sample (cumulative
-            convention: every head on the way is paid).
-        probabilities: Float array `(n, num_classes)`, class probabilities at
-            the exit taken.
-        exit_names: List of exit names.
-        exit_macs: List of cumulative MACs to reach each exit.
-        backbone_macs: MACs of the network without early exits.
-    """
-
-    predictions: np.ndarray
-    exit_indices: np.ndarray
-    macs: np.ndarray
-    probabilities: np.ndarray
-    exit_names: list
-    exit_macs: list
-    backbone_macs: int
-
-    @property
-    def exit_fractions(self):
-        """Share of samples leaving at each exit."""
-        counts = np.bincount(self.exit_indices, minlength=len(self.exit_names))
-        return counts / max(1, len(self.exit_indices))
-
-    @property
-    def expected_macs(self):
-        """Mean MACs per sample."""
-        return float(np.mean(self.macs)) if len(self.macs) else 0.0
-
-    @property
-    def macs_ratio(self):
-        """Expected MACs over the MACs of the network without early exits."""
-        return self.expected_macs / self.backbone_macs
-
-    def accuracy(self, y):
-        """Accuracy of `predictions` against labels `y`."""
-        y = np.asarray(y).reshape(-1)
-        return float(np.mean(self.predictions == y))
-
-    def __repr__(self):
-        fractions = ", ".join(
-            f"{n}={f:.3f}" for n, f in zip(self.exit_names, self.exit_fractions)
-        )
-        return (
-            f"EarlyExitResult(samples={len(self.predictions)}, "
-            f"exit_fractions=[{fractions}], "
-            f"expected_macs={self.expected_macs:,.0f}, "
-            f"macs_ratio={self.macs_ratio:.3f})"
-        )
 
 
 class StagedRunner:
     """Runs an EarlyExitModel stage by stage, forwarding only pending samples.
 
     Stage `i` is the backbone between exit points `i - 1` and `i` (a
-    functional sub-model sharing the backbone's layers). Each step is one
-    compiled `tf.function` with an unknown batch size, so shrinking batches do
-    not retrace. A stage is never called on an empty batch (oneDNN's Conv2D
-    returns a wrong shape for one): `run` only slices non-empty batches.
+    functional sub-model sharing the backbone's layers, `model.stage_models`).
+    Each step is one compiled `tf.function` with an unknown batch size, so
+    shrinking batches do not retrace. A stage is never called on an empty
+    batch (oneDNN's Conv2D returns a wrong shape for one): `run` only slices
+    non-empty batches.
+
+    Exits are decided by the rule's own definition (`ExitRule.exit_score` >=
+    `ExitRule.score_threshold`): inside each stage's compiled function for a
+    rule that `runs_in_graph`, on the host (`ExitRule.decide`) otherwise.
     """
 
     def __init__(self, model):
-        bounds = (
-            [model.backbone.inputs[0]]
-            + list(model._cut_tensors)
-            + [model.backbone.outputs[0]]
-        )
         self.model = model
-        self.stage_models = [keras.Model(a, b) for a, b in zip(bounds, bounds[1:])]
-        self.exit_layers = list(model.heads) + [model._final_layer]
-        self.input_dtype = model.backbone.inputs[0].dtype
+        self.stage_models = list(model.stage_models)
+        self.exit_layers = list(model.exit_layers)
+        self.input_dtype = model.stage_models[0].inputs[0].dtype
         self._graph_steps = {}
         self._steps = [
-            self._make_step(stage, exit_layer, tuple(start.shape))
-            for stage, exit_layer, start in zip(
-                self.stage_models, self.exit_layers, bounds[:-1]
-            )
+            self._make_step(stage, exit_layer)
+            for stage, exit_layer in zip(self.stage_models, self.exit_layers)
         ]
 
-    def _make_step(self, stage, exit_layer, input_shape):
-        spec = tf.TensorSpec((None,) + input_shape[1:], dtype=stage.inputs[0].dtype)
+    @staticmethod
+    def _spec(stage):
+        return tf.TensorSpec(
+            (None,) + tuple(stage.inputs[0].shape[1:]), dtype=stage.inputs[0].dtype
+        )
 
-        @tf.function(input_signature=[spec])
+    def _make_step(self, stage, exit_layer):
+        @tf.function(input_signature=[self._spec(stage)])
         def step(features):
             features = stage(features, training=False)
             output = features if exit_layer is None else exit_layer(
@@ -111,55 +51,89 @@ class StagedRunner:
     def _in_graph_step(self, i, rule):
         """Stage `i` with the exit decision and compaction in the graph.
 
-        Returns `(survivor_features, output, fires)`. The score is compared
-        in float64 against a float64 threshold, exactly as the host path.
+        Returns `(survivor_features, output, fires)`; `fires` is
+        `rule.exit_score(score) >= u` in float64, `u` the rule's score
+        threshold, exactly as on the host.
         """
-        key = (i, type(rule), rule.direction, rule.strict)
+        key = (i, type(rule), rule.direction)
         if key in self._graph_steps:
             return self._graph_steps[key]
         stage, head = self.stage_models[i], self.exit_layers[i]
         k = self.model.num_classes
-        spec = tf.TensorSpec((None,) + tuple(stage.inputs[0].shape[1:]),
-                             dtype=stage.inputs[0].dtype)
 
-        @tf.function(input_signature=[spec, tf.TensorSpec((), tf.float64)])
-        def step(features, threshold):
+        @tf.function(
+            input_signature=[self._spec(stage), tf.TensorSpec((), tf.float64)]
+        )
+        def step(features, score_threshold):
             features = stage(features, training=False)
             output = head(features, training=False)
             score = tf.cast(rule.tf_score(output[:, :k]), tf.float64)
-            if rule.direction == "less":
-                fires = score < threshold
-            elif rule.strict:
-                fires = score > threshold
-            else:
-                fires = score >= threshold
+            fires = rule.exit_score(score) >= score_threshold
             return tf.boolean_mask(features, ~fires), output, fires
 
         self._graph_steps[key] = step
         return step
+
+    def run(self, x, rule, thresholds, batch_size=256, verbose=0, block_batches=16):
+        """Runs the early exit; returns predictions, exits and probabilities.
+
+        Stage-major: a block of samples goes through stage 1 in batches of
+        `batch_size`; the samples that do not leave are gathered and go
+        through stage 2, again in full batches, and so on. Every stage thus
+        runs at the full batch size (a stage on the few survivors of one small
+        batch costs much more per sample), and memory stays bounded by the
+        block.
+
+        Args:
+            x: Numpy array, tensor, or `tf.data.Dataset` of inputs (or of
+                `(inputs, labels)` batches).
+            rule: An `ExitRule`.
+            thresholds: Float64 array, one threshold per early exit (checked).
+            batch_size: Integer.
+            verbose: `0` or `1` (a progress bar).
+            block_batches: Integer, batches per block on the host path.
+
+        Returns:
+            `(predictions, exit_indices, probabilities)`.
+        """
+        total = None if isinstance(x, tf.data.Dataset) else int(len(x))
+        progbar = keras.utils.Progbar(total, verbose=verbose) if verbose else None
+        if not isinstance(x, tf.data.Dataset) and not tf.is_tensor(x):
+            x = np.asarray(x)
+        if (
+            rule.runs_in_graph
+            and rule.initial_carry(1) is None
+            and isinstance(x, np.ndarray)
+        ):
+            return self._run_in_graph(x, rule, thresholds, batch_size, progbar)
+        return self._run_on_host(
+            x, rule, thresholds, batch_size, progbar, block_batches
+        )
 
     def _run_in_graph(self, x, rule, thresholds, batch_size, progbar):
         """Stage-major early exit with decisions inside the stages' graphs.
 
         Calls each stage's concrete function directly (no signature matching
         per call) on tensors: a block of inputs is converted once, then
-        sliced into batches.
+        sliced into batches; the survivors of up to 64 batches are re-batched.
         """
         k = self.model.num_classes
         last = len(self._steps) - 1
         n = int(x.shape[0])
         exit_index = np.full(n, last, dtype="int32")
         probabilities = np.zeros((n, k), dtype="float32")
-        dtype = self.input_dtype
         steps = [
             self._in_graph_step(i, rule).get_concrete_function()
             for i in range(last)
         ] + [self._steps[last].get_concrete_function()]
-        limits = [tf.constant(float(t), tf.float64) for t in thresholds]
+        limits = [
+            tf.constant(float(u), tf.float64)
+            for u in rule.score_threshold(thresholds)
+        ]
         block = batch_size * 64
         for begin in range(0, n, block):
             end = min(n, begin + block)
-            inputs = tf.convert_to_tensor(np.asarray(x[begin:end]), dtype=dtype)
+            inputs = tf.convert_to_tensor(x[begin:end], dtype=self.input_dtype)
             batches = [
                 (inputs[s : s + batch_size],
                  np.arange(begin + s, min(end, begin + s + batch_size)))
@@ -194,18 +168,6 @@ class StagedRunner:
                 progbar.add(end - begin)
         return probabilities.argmax(axis=1).astype("int32"), exit_index, probabilities
 
-    def mac_table(self):
-        """Backbone MACs of each stage and MACs of each exit's head."""
-        from keras_nachos.heads.exit_head import layer_macs_at
-        from keras_nachos.mac_counter import count_macs
-
-        stages = [count_macs(m) for m in self.stage_models]
-        heads = [
-            0 if layer is None else layer_macs_at(layer, tuple(m.outputs[0].shape))
-            for layer, m in zip(self.exit_layers, self.stage_models)
-        ]
-        return {"stages": stages, "heads": heads}
-
     def _blocks(self, x, block_size):
         """Yields input blocks of about `block_size` samples as tensors."""
         if isinstance(x, tf.data.Dataset):
@@ -224,33 +186,11 @@ class StagedRunner:
         for start in range(0, int(x.shape[0]), block_size):
             yield tf.cast(x[start : start + block_size], self.input_dtype)
 
-    def run(self, x, rule, thresholds, batch_size=256, verbose=0, block_batches=16):
-        """Runs the early exit; returns predictions, exits and probabilities.
-
-        Stage-major: a block of up to `block_batches * batch_size` samples
-        goes through stage 1 in batches of `batch_size`; the samples that do
-        not leave are gathered and go through stage 2, again in full batches,
-        and so on. Every stage thus runs at the full batch size (a stage on
-        the few survivors of one small batch costs much more per sample), and
-        memory stays bounded by the block.
-        """
+    def _run_on_host(self, x, rule, thresholds, batch_size, progbar, block_batches):
+        """Stage-major early exit with decisions by `rule.decide` on the host."""
         num_classes = self.model.num_classes
         last = len(self._steps) - 1
         predictions, exits, probabilities = [], [], []
-        total = None if isinstance(x, tf.data.Dataset) else int(len(x))
-        progbar = keras.utils.Progbar(total, verbose=verbose) if verbose else None
-        if not isinstance(x, tf.data.Dataset) and not tf.is_tensor(x):
-            x = np.asarray(x)
-        stateless = rule.initial_carry(1) is None and all(
-            layer is not None for layer in self.exit_layers[:-1]
-        )
-        if (
-            stateless
-            and isinstance(x, np.ndarray)
-            and type(rule).decide is exit_rules.ExitRule.decide
-            and rule.tf_score(tf.zeros((1, num_classes))) is not None
-        ):
-            return self._run_in_graph(x, rule, thresholds, batch_size, progbar)
         for block in self._blocks(x, batch_size * block_batches):
             n = int(block.shape[0])
             block_exit = np.full(n, last, dtype="int32")

@@ -1,4 +1,4 @@
-"""Losses that couple the exits of an EarlyExitModel: the NACHOS loss."""
+"""The NACHOS training loss and its terms, for confidence heads."""
 
 import keras
 import numpy as np
@@ -6,31 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_nachos.errors import invalid_value
-
-
-class MultiExitLoss:
-    """Base class of losses that see every exit's output at once.
-
-    `EarlyExitModel.compile(loss=...)` calls `bind(model)` and then, at each
-    step, `compute_terms(y, exit_outputs, sample_weight, training)`, which
-    returns `(total, terms)`: the loss to minimise and a dict of named terms
-    to log (each name becomes a metric, e.g. `cls_loss`).
-    """
-
-    term_names = ()
-
-    def bind(self, model):
-        return self
-
-    def compute_terms(self, y, exit_outputs, sample_weight=None, training=True):
-        raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+from keras_nachos.training.multi_exit_loss import MultiExitLoss
 
 
 def cascade_exit_probabilities(confidences):

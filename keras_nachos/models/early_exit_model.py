@@ -1,24 +1,39 @@
 """The early-exit model: a backbone with exit heads at chosen points."""
 
 import inspect
-import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from keras.src.saving import serialization_lib
 
-from keras_nachos import exit_rules
 from keras_nachos import heads as heads_module
-from keras_nachos.data_utils import dataset_arrays
-from keras_nachos.early_exit_inference import EarlyExitResult
-from keras_nachos.early_exit_inference import StagedRunner
+from keras_nachos import rules as rules_module
+from keras_nachos.costs import stage_costs
+from keras_nachos.data_utils import check_batch_size
+from keras_nachos.data_utils import check_inputs
+from keras_nachos.data_utils import inputs_and_labels
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
-from keras_nachos.exit_weights import ExitWeightSchedule
-from keras_nachos.exit_weights import ExitWeightScheduler
-from keras_nachos.losses import MultiExitLoss
+from keras_nachos.inference import EarlyExitResult
+from keras_nachos.inference import StagedRunner
+from keras_nachos.models import graph_cuts
+from keras_nachos.models.head_factory import adapt_head_pooling
+from keras_nachos.models.head_factory import head_factory
+from keras_nachos.models.head_factory import is_adaptive
+from keras_nachos.training.exit_weights import ExitWeightSchedule
+from keras_nachos.training.exit_weights import ExitWeightScheduler
+from keras_nachos.training.multi_exit_loss import MultiExitLoss
+
+
+class _Derived:
+    """Plain holder for objects derived from the graph, that Keras must not
+    track (stage sub-models, exit costs, the staged runner)."""
+
+    def __init__(self):
+        self.stage_models = None
+        self.exit_costs = None
+        self.runner = None
 
 
 class _TrainingState:
@@ -70,18 +85,7 @@ class EarlyExitModel(keras.Model):
         final_softmax=False,
         **kwargs,
     ):
-        if not isinstance(backbone, keras.Model) or not hasattr(
-            backbone, "_nodes_by_depth"
-        ):
-            raise invalid_type(
-                "backbone", "a functional keras.Model", backbone
-            )
-        if len(backbone.inputs) != 1 or len(backbone.outputs) != 1:
-            raise invalid_value(
-                "backbone",
-                "a functional model with exactly one input and one output",
-                backbone.name,
-            )
+        backbone = graph_cuts.as_functional(backbone)
         exit_points = list(exit_points)
         heads = list(heads)
         if len(heads) != len(exit_points):
@@ -91,7 +95,7 @@ class EarlyExitModel(keras.Model):
                 heads,
             )
         # === Layers ===
-        cuts = find_cut_tensors(backbone, exit_points)
+        cuts = graph_cuts.find_cut_tensors(backbone, exit_points)
         final_layer = final_head
         if final_layer is None and final_softmax:
             final_layer = keras.layers.Softmax(name="final_softmax")
@@ -120,8 +124,7 @@ class EarlyExitModel(keras.Model):
         self._exit_tensors = [outputs[n] for n in self.exit_names]
         self._final_layer = final_layer
         self._training_state = _TrainingState(len(self.exit_names))
-        self._runner = None
-        self._mac_table = None
+        self._derived = _Derived()
 
     # ------------------------------------------------------------------
     # Construction from a backbone.
@@ -184,7 +187,8 @@ class EarlyExitModel(keras.Model):
             raise invalid_value(
                 "exit_points", "a non-empty list of layer names", exit_points
             )
-        cuts = find_cut_tensors(backbone, exit_points)
+        backbone = graph_cuts.as_functional(backbone)
+        cuts = graph_cuts.find_cut_tensors(backbone, exit_points)
         output_shape = tuple(backbone.outputs[0].shape)
         final_softmax = False
         if final_head is None:
@@ -199,8 +203,8 @@ class EarlyExitModel(keras.Model):
                     num_classes,
                 )
             else:
-                final_softmax = not _ends_in_softmax(backbone)
-        make_head = _head_factory(head, num_classes)
+                final_softmax = not graph_cuts.ends_in_softmax(backbone)
+        make_head = head_factory(head, num_classes)
         heads = [
             make_head(i, tuple(cut.shape), confidence, f"exit_{i + 1}_head")
             for i, cut in enumerate(cuts)
@@ -215,7 +219,7 @@ class EarlyExitModel(keras.Model):
             raise invalid_type(
                 "final_head", "None, True or an ExitHead", final_head
             )
-        if _is_adaptive(head):
+        if is_adaptive(head):
             heads = adapt_head_pooling(backbone, cuts, heads, final_head)
         return cls(
             backbone,
@@ -254,7 +258,7 @@ class EarlyExitModel(keras.Model):
         Returns:
             The model itself.
         """
-        from keras_nachos.class_means import fit_class_means
+        from keras_nachos.training.class_means_fitting import fit_class_means
 
         fit_class_means(self, x, y, batch_size=batch_size, verbose=verbose)
         return self
@@ -294,7 +298,7 @@ class EarlyExitModel(keras.Model):
             **kwargs: Other `keras.Model.compile` arguments.
         """
         state = self._training_state
-        state.compile_config = serialization_lib.SerializableDict(
+        state.compile_config = dict(
             optimizer=optimizer,
             loss=loss,
             metrics=metrics,
@@ -353,12 +357,13 @@ class EarlyExitModel(keras.Model):
 
     def get_compile_config(self):
         if self.compiled and self._training_state.compile_config is not None:
-            return self._training_state.compile_config.serialize()
+            return keras.saving.serialize_keras_object(
+                self._training_state.compile_config
+            )
         return None
 
     def compile_from_config(self, config):
-        config = serialization_lib.deserialize_keras_object(config)
-        self.compile(**config)
+        self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             # Create the optimizer's variables so saved ones can be loaded.
             self.optimizer.build(self.trainable_variables)
@@ -433,10 +438,40 @@ class EarlyExitModel(keras.Model):
     # ------------------------------------------------------------------
     # MACs.
     # ------------------------------------------------------------------
-    def _macs(self):
-        if self._mac_table is None:
-            self._mac_table = self._get_runner().mac_table()
-        return self._mac_table
+    @property
+    def stage_models(self):
+        """The backbone cut at the exit points: one functional model per stage.
+
+        Stage `i` runs from exit point `i - 1` (the input for the first) to
+        exit point `i` (the backbone's output for the last) and shares the
+        backbone's layers.
+        """
+        derived = self._derived
+        if derived.stage_models is None:
+            derived.stage_models = graph_cuts.stage_models(
+                self.backbone.inputs[0],
+                self._cut_tensors,
+                self.backbone.outputs[0],
+            )
+        return list(derived.stage_models)
+
+    @property
+    def exit_layers(self):
+        """The layer after each stage: its head (`None` for a final exit that
+        is the backbone's own output)."""
+        return list(self.heads) + [self._final_layer]
+
+    @property
+    def exit_costs(self):
+        """An `ExitCosts`: the MACs of leaving at each exit (counted once).
+
+        `exit_macs`, `exit_macs_taken_head`, `backbone_macs`, `head_macs` and
+        `expected_macs` all read it.
+        """
+        derived = self._derived
+        if derived.exit_costs is None:
+            derived.exit_costs = stage_costs(self.stage_models, self.exit_layers)
+        return derived.exit_costs
 
     @property
     def exit_macs(self):
@@ -445,10 +480,7 @@ class EarlyExitModel(keras.Model):
         `C_b = M^bb_b + sum_{j<=b} M^h_j`: a sample leaving at exit `b` has run
         the backbone up to `b` and every head on the way.
         """
-        table = self._macs()
-        backbone = np.cumsum(table["stages"])
-        heads = np.cumsum(table["heads"])
-        return [int(v) for v in backbone + heads]
+        return self.exit_costs.cumulative
 
     @property
     def exit_macs_taken_head(self):
@@ -458,20 +490,17 @@ class EarlyExitModel(keras.Model):
         which leaves out the earlier heads a sample went through. Reported so
         numbers can be set beside theirs; `exit_macs` is the right cost.
         """
-        table = self._macs()
-        backbone = np.cumsum(table["stages"])
-        return [int(v) for v in backbone + np.asarray(table["heads"])]
+        return self.exit_costs.taken_head
 
     @property
     def backbone_macs(self):
         """MACs of the network without early exits (backbone + final exit)."""
-        table = self._macs()
-        return int(sum(table["stages"]) + table["heads"][-1])
+        return self.exit_costs.backbone
 
     @property
     def head_macs(self):
         """MACs of each exit's head (the final exit's is 0 without a head)."""
-        return [int(v) for v in self._macs()["heads"]]
+        return list(self.exit_costs.head_macs)
 
     def expected_macs(self, exit_fractions, convention="cumulative"):
         """Expected MACs per sample for given exit fractions.
@@ -485,41 +514,44 @@ class EarlyExitModel(keras.Model):
         Returns:
             Float, `sum_b pi_b * C_b`.
         """
-        fractions = np.asarray(exit_fractions, dtype="float64").reshape(-1)
-        if fractions.shape[0] != self.num_exits or np.any(fractions < 0) or (
-            abs(fractions.sum() - 1.0) > 1e-6
-        ):
-            raise invalid_value(
-                "exit_fractions",
-                f"{self.num_exits} non-negative fractions summing to 1",
-                list(exit_fractions),
-            )
-        costs = {
-            "cumulative": self.exit_macs,
-            "taken_head": self.exit_macs_taken_head,
-        }.get(convention)
-        if costs is None:
-            raise invalid_value(
-                "convention", '"cumulative" or "taken_head"', convention
-            )
-        return float(np.dot(fractions, costs))
+        return self.exit_costs.expected(exit_fractions, convention)
 
     # ------------------------------------------------------------------
     # Inference.
     # ------------------------------------------------------------------
     def _get_runner(self):
-        if self._runner is None:
-            self._runner = StagedRunner(self)
-        return self._runner
+        derived = self._derived
+        if derived.runner is None:
+            derived.runner = StagedRunner(self)
+        return derived.runner
+
+    def _check_inputs(self, x, argument="x"):
+        check_inputs(x, self.backbone.inputs[0].shape, argument)
 
     def predict_exits(self, x, batch_size=256, verbose=0):
         """Runs every exit on every sample.
 
+        Args:
+            x: Array of inputs, or a `tf.data.Dataset` of inputs or `(x, y)`
+                batches.
+            batch_size: Integer, for array inputs. Defaults to `256`.
+            verbose: `0` (silent, default) or `1` (progress bar).
+
         Returns:
             List of numpy arrays, one per exit in `exit_names` order.
         """
+        self._check_inputs(x)
+        check_batch_size(batch_size)
         outputs = self.predict(x, batch_size=batch_size, verbose=verbose)
         return [np.asarray(outputs[n]) for n in self.exit_names]
+
+    def _rule_and_thresholds(self, rule, thresholds):
+        rule = rules_module.get(rule)
+        thresholds = rule.validate_thresholds(
+            thresholds, self.num_exits - 1, self.num_classes
+        )
+        rules_module.check_rule_fits(rule, self.has_confidence[:-1])
+        return rule, thresholds
 
     def predict_early_exit(
         self,
@@ -535,12 +567,14 @@ class EarlyExitModel(keras.Model):
         samples whose rule did not fire go on to the next stage.
 
         Args:
-            x: Numpy array or tensor of inputs, or a `tf.data.Dataset` of
-                inputs or `(inputs, labels)` batches.
+            x: Numpy array or tensor of inputs (shaped like the model's
+                input), or a `tf.data.Dataset` of inputs or
+                `(inputs, labels)` batches.
             thresholds: List of floats, one per early exit (the final exit
                 always fires). Can be omitted when the rule holds them.
             rule: An `ExitRule` or its name: `"max_probability"` (default),
-                `"entropy"`, `"score_margin"`, `"cascade_confidence"`.
+                `"entropy"`, `"score_margin"`, `"cascade_confidence"`,
+                `"class_means"`.
             batch_size: Integer, samples per batch for array inputs.
                 Defaults to `256`.
             verbose: `0` (silent, default) or `1` (progress bar).
@@ -551,20 +585,9 @@ class EarlyExitModel(keras.Model):
             sample, cumulative convention), `probabilities`, `exit_fractions`
             and `expected_macs`.
         """
-        rule = exit_rules.get(rule)
-        thresholds = rule.validate_thresholds(
-            thresholds, self.num_exits - 1, self.num_classes
-        )
-        if rule.needs_confidence and not all(self.has_confidence[:-1]):
-            raise invalid_value(
-                "rule",
-                "a rule that does not need confidence heads (this model's "
-                "early heads have no confidence output; build it with "
-                "`confidence=True`)",
-                rule.name,
-            )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise invalid_value("batch_size", "a positive integer", batch_size)
+        rule, thresholds = self._rule_and_thresholds(rule, thresholds)
+        check_batch_size(batch_size)
+        self._check_inputs(x)
         runner = self._get_runner()
         predictions, exit_indices, probabilities = runner.run(
             x, rule, thresholds, batch_size=batch_size, verbose=verbose
@@ -592,8 +615,9 @@ class EarlyExitModel(keras.Model):
         """Evaluates the early-exit network and returns an `EarlyExitReport`.
 
         Every exit is computed once (for per-exit accuracies on all samples);
-        the exits taken are those the rule picks, which are the ones
-        `predict_early_exit` takes.
+        the exits taken are those the rule picks on those outputs
+        (`keras_nachos.calibration.evaluate_exit_outputs`), which are the
+        ones `predict_early_exit` takes.
 
         Args:
             x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches.
@@ -607,19 +631,18 @@ class EarlyExitModel(keras.Model):
         Returns:
             An `EarlyExitReport` (`print` it, `.to_dict()`, `.plot(path)`).
         """
-        from keras_nachos.early_exit_report import EarlyExitReport
+        from keras_nachos.calibration.evaluation import evaluate_exit_outputs
+        from keras_nachos.reporting.early_exit_report import EarlyExitReport
 
-        rule = exit_rules.get(rule)
-        thresholds = rule.validate_thresholds(
-            thresholds, self.num_exits - 1, self.num_classes
-        )
-        x, y = _inputs_and_labels(x, y)
+        rule, thresholds = self._rule_and_thresholds(rule, thresholds)
+        check_batch_size(batch_size)
+        x, y = inputs_and_labels(x, y)
         outputs = self.predict_exits(x, batch_size=batch_size)
-        exit_index = exit_rules.apply_rule(
-            rule, outputs, thresholds, self.num_classes
+        evaluation = evaluate_exit_outputs(
+            outputs, y, self.exit_macs, rule, thresholds, self.num_classes
         )
-        return EarlyExitReport.from_outputs(
-            outputs, y, exit_index, rule, thresholds, self, curve=curve
+        return EarlyExitReport.from_evaluation(
+            evaluation, self.exit_names, self.exit_costs, curve=curve
         )
 
     # ------------------------------------------------------------------
@@ -656,222 +679,8 @@ class EarlyExitModel(keras.Model):
         return cls(**config)
 
 
-def _inputs_and_labels(x, y):
-    """Materialises `(x, y)` from arrays or a dataset of `(x, y)` batches."""
-    if isinstance(x, tf.data.Dataset):
-        return dataset_arrays(x, "x")
-    if y is None:
-        raise invalid_value("y", "labels for the array `x`", y)
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise invalid_value(
-            "y", f"{len(x)} labels, one per sample of `x`", f"{len(y)} labels"
-        )
-    return x, y
-
-
 def _copy(obj):
     """A fresh copy of a loss or metric (strings are returned as they are)."""
     if isinstance(obj, (keras.losses.Loss, keras.metrics.Metric)):
         return obj.__class__.from_config(obj.get_config())
     return obj
-
-
-def _ends_in_softmax(model):
-    """Whether a model's output already is a softmax."""
-    layer = model.outputs[0]._keras_history.operation
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is keras.activations.softmax or (
-        getattr(activation, "__name__", None) == "softmax"
-    )
-
-
-def _layer_order(backbone):
-    order = {}
-    for depth in sorted(backbone._nodes_by_depth, reverse=True):
-        for node in backbone._nodes_by_depth[depth]:
-            order.setdefault(node.operation.name, len(order))
-    return order
-
-
-def find_cut_tensors(backbone, exit_points):
-    """Validates exit points and returns their output tensors.
-
-    An exit point must be a layer of `backbone`, called once, that cuts the
-    graph into a before and an after: everything after it depends on the input
-    only through it (so a layer inside a residual branch is rejected).
-    """
-    names = [layer.name for layer in backbone.layers]
-    unknown = [p for p in exit_points if p not in names]
-    if unknown:
-        raise invalid_value(
-            "exit_points",
-            f"names of layers of the backbone `{backbone.name}` "
-            f"(unknown: {unknown})",
-            list(exit_points),
-        )
-    duplicates = sorted({p for p in exit_points if exit_points.count(p) > 1})
-    if duplicates:
-        raise invalid_value(
-            "exit_points",
-            f"distinct layer names (duplicated: {duplicates})",
-            list(exit_points),
-        )
-    order = _layer_order(backbone)
-    positions = [order.get(p, -1) for p in exit_points]
-    if positions != sorted(positions):
-        in_order = sorted(exit_points, key=lambda p: order.get(p, -1))
-        raise invalid_value(
-            "exit_points",
-            f"layer names in graph order ({in_order})",
-            list(exit_points),
-        )
-    output = backbone.outputs[0]
-    cuts = []
-    for point in exit_points:
-        layer = backbone.get_layer(point)
-        nodes = [
-            n
-            for nodes in backbone._nodes_by_depth.values()
-            for n in nodes
-            if n.operation is layer
-        ]
-        if len(nodes) != 1 or len(nodes[0].outputs) != 1:
-            raise invalid_value(
-                "exit_points",
-                "layers called once with a single output "
-                f"(`{point}` is called {len(nodes)} times or has several "
-                "outputs)",
-                list(exit_points),
-            )
-        tensor = nodes[0].outputs[0]
-        if tensor is output or isinstance(layer, keras.layers.InputLayer):
-            raise invalid_value(
-                "exit_points",
-                f"layers strictly between the input and the output "
-                f"(`{point}` is the backbone's "
-                f"{'output' if tensor is output else 'input'})",
-                list(exit_points),
-            )
-        cuts.append(tensor)
-    bounds = cuts + [output]
-    for point, start, end in zip(exit_points, bounds[:-1], bounds[1:]):
-        try:
-            keras.Model(start, end)
-        except ValueError as error:
-            raise invalid_value(
-                "exit_points",
-                f"layers that cut the graph into a before and an after: "
-                f"what follows `{point}` also reads tensors computed before "
-                "it (is it inside a residual branch? pick the layer that "
-                f"merges the branch, e.g. the Add) [{error}]",
-                list(exit_points),
-            ) from None
-    return cuts
-
-
-def _head_factory(head, num_classes):
-    """Returns `make(exit_index, feature_shape, confidence, name) -> head`."""
-    if isinstance(head, (list, tuple)):
-        makers = [_head_factory(h, num_classes) for h in head]
-
-        def per_exit(i, shape, conf, name):
-            if i >= len(makers):
-                raise invalid_value(
-                    "head",
-                    "a list with one head design per exit point "
-                    "(and one more for a final head)",
-                    head,
-                )
-            return makers[i](i, shape, conf, name)
-
-        return per_exit
-    if isinstance(head, str):
-        head_cls = heads_module.get(head)
-        if head_cls is None:
-            raise invalid_value(
-                "head",
-                'one of "global_pool", "sdn", "mixed_pool", "conv", an '
-                "ExitHead instance or a callable",
-                head,
-            )
-        if head_cls is heads_module.ClassMeansHead:
-            return lambda i, shape, conf, name: head_cls(num_classes, name=name)
-        return lambda i, shape, conf, name: head_cls(
-            num_classes, confidence=conf, name=name
-        )
-    if isinstance(head, heads_module.ExitHead):
-        config = head.get_config()
-
-        def clone(i, shape, conf, name):
-            new = dict(config, name=name, confidence=conf)
-            new["num_classes"] = num_classes
-            return head.__class__.from_config(new)
-
-        return clone
-    if callable(head):
-
-        def call(i, shape, conf, name):
-            made = head(i, shape)
-            if not isinstance(made, keras.layers.Layer):
-                raise invalid_type(
-                    "head", "a callable that returns a Keras layer", made
-                )
-            return made
-
-        return call
-    raise invalid_value(
-        "head", "a head name, an ExitHead instance or a callable", head
-    )
-
-
-def _is_adaptive(head):
-    """Conv heads, by name or as a template, follow the adaptive pooling rule."""
-    if isinstance(head, str):
-        return heads_module.get(head) is heads_module.ConvHead
-    return isinstance(head, heads_module.ConvHead)
-
-
-def adapt_head_pooling(backbone, cuts, heads, final_head):
-    """NACHOS' adaptive sizing rule for conv heads.
-
-    From the last early exit backwards, while reaching exit `i`
-    (`M^bb_i + M^h_i`) costs at least as much as reaching exit `i + 1`, the
-    max-pool window of head `i` doubles (1, 2, 4, ...), so that the cost of
-    reaching each exit grows strictly along the network.
-    """
-    from keras_nachos.mac_counter import count_macs
-    from keras_nachos.heads.exit_head import layer_macs_at as head_macs
-
-    bounds = [backbone.inputs[0]] + cuts + [backbone.outputs[0]]
-    stage = [count_macs(keras.Model(a, b)) for a, b in zip(bounds, bounds[1:])]
-    reach_backbone = np.cumsum(stage)
-    final_cost = reach_backbone[-1] + (
-        head_macs(final_head, tuple(backbone.outputs[0].shape))
-        if final_head is not None
-        else 0
-    )
-    next_cost = final_cost
-    adapted = list(heads)
-    for i in range(len(heads) - 1, -1, -1):
-        shape = tuple(cuts[i].shape)
-        head = heads[i]
-        while True:
-            cost = reach_backbone[i] + head_macs(head, shape)
-            if cost < next_cost or head.pool_size >= min(shape[1:3]):
-                break
-            head = head.__class__.from_config(
-                dict(head.get_config(), pool_size=head.pool_size * 2)
-            )
-        if cost >= next_cost:
-            warnings.warn(
-                f"Exit {i + 1} ({head.name}) costs {cost} MACs to reach, not "
-                f"less than the next exit ({next_cost}), even with the "
-                f"largest pooling window {head.pool_size}.",
-                stacklevel=3,
-            )
-        adapted[i] = head
-        next_cost = cost
-    return adapted

@@ -46,47 +46,39 @@ class EarlyExitReport:
 
     @property
     def macs_ratio(self):
-        """Expected MACs over the final exit's cumulative MACs."""
-        return self.expected_macs / self.exit_macs[-1]
+        """Expected MACs over `backbone_macs`, the network without early exits.
 
-    @property
-    def backbone_ratio(self):
-        """Expected MACs over the MACs of the network without early exits."""
+        The same ratio as `EarlyExitResult.macs_ratio` and `ExitCosts.ratio`.
+        """
         return self.expected_macs / self.backbone_macs
 
     @classmethod
-    def from_outputs(
-        cls, exit_outputs, y, exit_index, rule, thresholds, model, curve=None
-    ):
-        """Builds the report from every exit's outputs and the exits taken."""
-        y = np.asarray(y).reshape(-1)
-        k = model.num_classes
-        correct = np.stack([o[:, :k].argmax(axis=1) == y for o in exit_outputs])
-        n, num_exits = len(y), len(exit_outputs)
-        taken = correct[exit_index, np.arange(n)]
-        fractions = np.bincount(exit_index, minlength=num_exits) / max(n, 1)
-        exited = [
-            float(correct[b, exit_index == b].mean())
-            if np.any(exit_index == b)
-            else math.nan
-            for b in range(num_exits)
-        ]
-        cumulative = np.asarray(model.exit_macs, "float64")
-        taken_head = np.asarray(model.exit_macs_taken_head, "float64")
+    def from_evaluation(cls, evaluation, exit_names, exit_costs, curve=None):
+        """Builds the report from an evaluation on cached exit outputs.
+
+        Args:
+            evaluation: An `ExitOutputsEvaluation`
+                (`keras_nachos.calibration.evaluate_exit_outputs`).
+            exit_names: List of exit names.
+            exit_costs: The model's `ExitCosts`.
+            curve: Optional `(m, 2)` array of (expected MACs, accuracy).
+        """
         return cls(
-            rule=rule.name,
-            thresholds=[float(t) for t in thresholds],
-            exit_names=list(model.exit_names),
-            accuracy=float(taken.mean()),
-            exit_fractions=fractions.tolist(),
-            exit_accuracy=correct.mean(axis=1).tolist(),
-            exited_accuracy=exited,
-            exit_macs=list(model.exit_macs),
-            exit_macs_taken_head=list(model.exit_macs_taken_head),
-            expected_macs=float(cumulative[exit_index].mean()),
-            expected_macs_taken_head=float(taken_head[exit_index].mean()),
-            backbone_macs=int(model.backbone_macs),
-            final_accuracy=float(correct[-1].mean()),
+            rule=evaluation.rule.name or type(evaluation.rule).__name__,
+            thresholds=list(evaluation.thresholds),
+            exit_names=list(exit_names),
+            accuracy=evaluation.accuracy,
+            exit_fractions=evaluation.exit_fractions,
+            exit_accuracy=evaluation.exit_accuracy,
+            exited_accuracy=evaluation.exited_accuracy,
+            exit_macs=exit_costs.cumulative,
+            exit_macs_taken_head=exit_costs.taken_head,
+            expected_macs=evaluation.expected_in(exit_costs.cumulative),
+            expected_macs_taken_head=evaluation.expected_in(
+                exit_costs.taken_head
+            ),
+            backbone_macs=exit_costs.backbone,
+            final_accuracy=evaluation.final_accuracy,
             curve=None if curve is None else np.asarray(curve, "float64"),
         )
 
@@ -95,7 +87,6 @@ class EarlyExitReport:
         out = dataclasses.asdict(self)
         out["curve"] = None if self.curve is None else self.curve.tolist()
         out["macs_ratio"] = self.macs_ratio
-        out["backbone_ratio"] = self.backbone_ratio
         return out
 
     def __str__(self):
@@ -105,8 +96,9 @@ class EarlyExitReport:
             f"  accuracy            {self.accuracy:.4f}   "
             f"(final exit alone: {self.final_accuracy:.4f})",
             f"  expected MACs       {self.expected_macs:,.0f}   "
-            f"({self.macs_ratio:.3f} of the final exit's {self.exit_macs[-1]:,}; "
-            f"{self.backbone_ratio:.3f} of the backbone's {self.backbone_macs:,})",
+            f"(macs_ratio {self.macs_ratio:.3f} of the backbone's "
+            f"{self.backbone_macs:,}; the final exit costs "
+            f"{self.exit_macs[-1]:,})",
             f"  taken-head MACs     {self.expected_macs_taken_head:,.0f}   "
             "(reference code's convention)",
             "",
@@ -132,12 +124,10 @@ class EarlyExitReport:
         Returns:
             The matplotlib `Figure`.
         """
-        import matplotlib
+        from keras_nachos.reporting.figures import new_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        fig = new_figure(figsize=(11, 4))
+        left, right = fig.subplots(1, 2)
         if self.curve is not None and len(self.curve):
             order = np.argsort(self.curve[:, 0])
             left.step(
@@ -147,7 +137,7 @@ class EarlyExitReport:
                 label="trade-off curve",
             )
         left.scatter(
-            [self.backbone_ratio], [self.accuracy], color="red", zorder=3,
+            [self.macs_ratio], [self.accuracy], color="red", zorder=3,
             label="chosen point",
         )
         left.axhline(self.final_accuracy, color="gray", ls="--",

@@ -1,0 +1,246 @@
+"""Calibrating exit thresholds under an accuracy floor and a MAC budget.
+
+`calibrate_thresholds` runs the model once and searches the whole trade-off
+curve on the cached outputs (`calibrate_from_outputs`, see
+`trade_off_search`); which curve point is returned depends on the constraints
+given.
+"""
+
+import numpy as np
+
+from keras_nachos import rules as rules_module
+from keras_nachos.calibration.calibration_result import CalibrationResult
+from keras_nachos.calibration.curves import TradeOffPoint
+from keras_nachos.calibration.evaluation import check_tables
+from keras_nachos.calibration.evaluation import evaluate_thresholds
+from keras_nachos.calibration.exit_tables import exit_tables
+from keras_nachos.calibration.trade_off_search import SEARCH_OPTIONS
+from keras_nachos.calibration.trade_off_search import TradeOffSearch
+from keras_nachos.constraints import check_constraints
+from keras_nachos.constraints import normalised_violation
+from keras_nachos.costs import CONVENTIONS
+from keras_nachos.data_utils import dataset_arrays
+from keras_nachos.errors import invalid_type
+from keras_nachos.errors import invalid_value
+from keras_nachos.rules import check_rule_fits
+
+
+def _select(cost, accuracy, min_accuracy, max_macs, raise_if_infeasible):
+    """Index of the chosen curve point; see `calibrate_from_outputs`.
+
+    Returns `(index, feasible)`. When no point is feasible it raises a
+    `ValueError` that gives the best accuracy reachable within the budget and
+    the lowest cost reaching the floor (or, where none exists, the cheapest
+    and the most accurate points), or returns the least violating point.
+    """
+    floor = -np.inf if min_accuracy is None else min_accuracy - 1e-12
+    budget = np.inf if max_macs is None else max_macs * (1 + 1e-12)
+    under = np.flatnonzero(cost <= budget)
+    above = np.flatnonzero(accuracy >= floor)
+    feasible = np.intersect1d(under, above)
+    if feasible.size:
+        if min_accuracy is None:
+            return int(feasible[-1]), True  # most accurate within budget
+        return int(feasible[0]), True  # cheapest meeting the floor
+    if raise_if_infeasible:
+        raise ValueError(
+            "No thresholds meet the constraints "
+            f"(min_accuracy={min_accuracy}, max_macs={max_macs}) on this "
+            "calibration data. "
+            + _infeasible_detail(cost, accuracy, under, above, min_accuracy, max_macs)
+        )
+    violation = [
+        normalised_violation(a, c, min_accuracy, max_macs)
+        for a, c in zip(accuracy, cost)
+    ]
+    return int(np.argmin(violation)), False
+
+
+def _infeasible_detail(cost, accuracy, under, above, min_accuracy, max_macs):
+    """What the curve reaches instead: a number for each constraint."""
+    parts = []
+    if max_macs is not None:
+        if under.size:
+            best = under[-1]
+            parts.append(
+                f"Best accuracy reachable within max_macs: {accuracy[best]:.4f} "
+                f"(at {cost[best]:,.1f} expected MACs)."
+            )
+        else:
+            parts.append(
+                f"Nothing is within max_macs: the cheapest setting costs "
+                f"{cost[0]:,.1f} expected MACs (accuracy {accuracy[0]:.4f})."
+            )
+    if min_accuracy is not None:
+        if above.size:
+            cheapest = above[0]
+            parts.append(
+                "Lowest expected MACs reaching min_accuracy: "
+                f"{cost[cheapest]:,.1f} (accuracy {accuracy[cheapest]:.4f})."
+            )
+        else:
+            parts.append(
+                "Nothing reaches min_accuracy: the most accurate setting "
+                f"reaches {accuracy[-1]:.4f} (at {cost[-1]:,.1f} expected MACs)."
+            )
+    return " ".join(parts)
+
+
+def calibrate_from_outputs(
+    exit_outputs,
+    y,
+    exit_costs,
+    rule="max_probability",
+    num_classes=None,
+    min_accuracy=None,
+    max_macs=None,
+    raise_if_infeasible=True,
+    **search_options,
+):
+    """Searches thresholds on precomputed exit outputs.
+
+    Which point of the trade-off curve is returned:
+    - `min_accuracy` only: the cheapest point with accuracy `>= min_accuracy`;
+    - `max_macs` only: the most accurate point with E[MACs] `<= max_macs`;
+    - both: the cheapest point meeting both (among feasible points, cost is
+      what a constrained deployment wants to save);
+    - neither: the most accurate point (the cheapest of those).
+
+    Args:
+        exit_outputs: List of `B` arrays `(n, num_classes [+ 1])` (as from
+            `EarlyExitModel.predict_exits`).
+        y: Integer labels `(n,)` (or one-hot).
+        exit_costs: `B` costs, MACs of a sample leaving at each exit (e.g.
+            `model.exit_macs`).
+        rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
+        num_classes: Integer. Defaults to the final exit's column count.
+        min_accuracy: Optional float in [0, 1), the accuracy floor.
+        max_macs: Optional positive float, the expected-MACs budget.
+        raise_if_infeasible: Boolean. When no point meets the constraints,
+            raise a `ValueError` giving the best accuracy within the budget
+            and the lowest cost at the floor (default), or, if `False`,
+            return the point of least normalised violation
+            (`keras_nachos.constraints.normalised_violation`) with
+            `feasible=False`.
+        **search_options: `num_lambdas` (default `40`), `grid` (the seeding
+            grid, as in `grid_curve`, default `11`; `0` for none),
+            `max_moves` (coordinate moves in all, default `1200`),
+            `expand_per_round` (default `24`).
+
+    Returns:
+        A `CalibrationResult`.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 3, 200)
+    >>> outs = [rng.dirichlet(np.ones(3), 200) for _ in range(3)]
+    >>> result = calibrate_from_outputs(outs, y, [1.0, 2.0, 3.0], num_classes=3)
+    >>> len(result.thresholds)
+    2
+    """
+    rule = rules_module.get(rule)
+    min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+    unknown = set(search_options) - set(SEARCH_OPTIONS)
+    if unknown:
+        raise invalid_value(
+            "search_options",
+            f"options among {list(SEARCH_OPTIONS)}",
+            sorted(unknown),
+        )
+    if num_classes is None:
+        num_classes = int(np.asarray(exit_outputs[-1]).shape[1])
+    S, R = exit_tables(exit_outputs, y, rule, num_classes)
+    costs = np.asarray(exit_costs, dtype="float64").reshape(-1)
+    S, R, costs = check_tables(S, R, costs)
+    score_range = rule.score_threshold_range(num_classes)
+    search = TradeOffSearch(S, R, costs, score_range)
+    settings, cost, accuracy = search.run(**search_options)
+    chosen, feasible = _select(
+        cost, accuracy, min_accuracy, max_macs, raise_if_infeasible
+    )
+    acc, expected, fractions = evaluate_thresholds(S, R, costs, settings[chosen])
+    thresholds = rule.rule_threshold(settings)
+    curve = [
+        TradeOffPoint(float(c), float(a), t.tolist())
+        for c, a, t in zip(cost, accuracy, thresholds)
+    ]
+    return CalibrationResult(
+        thresholds=thresholds[chosen].tolist(),
+        accuracy=acc,
+        expected_macs=expected,
+        exit_fractions=fractions.tolist(),
+        curve=curve,
+        feasible=feasible,
+        rule=rule.name or type(rule).__name__,
+        min_accuracy=min_accuracy,
+        max_macs=max_macs,
+    )
+
+
+def calibrate_thresholds(
+    model,
+    validation_data,
+    rule="max_probability",
+    min_accuracy=None,
+    max_macs=None,
+    convention="cumulative",
+    batch_size=256,
+    **search_options,
+):
+    """Tunes an early-exit model's thresholds on validation data.
+
+    The model runs once (`model.predict_exits`); every threshold setting is
+    then evaluated on the tabulated outputs (see `calibrate_from_outputs` for
+    the search and which curve point is returned).
+
+    Args:
+        model: An `EarlyExitModel`.
+        validation_data: A tuple `(x, y)` of arrays, or a `tf.data.Dataset`
+            of `(x, y)` batches (read once).
+        rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
+        min_accuracy: Optional float in [0, 1), the accuracy floor.
+        max_macs: Optional positive float, the expected-MACs budget.
+        convention: `"cumulative"` (default: `model.exit_macs`, every head on
+            the way is paid) or `"taken_head"` (`model.exit_macs_taken_head`,
+            the NACHOS reference code's convention).
+        batch_size: Integer, for array inputs. Defaults to `256`.
+        **search_options: See `calibrate_from_outputs`.
+
+    Returns:
+        A `CalibrationResult`; its `thresholds` go straight to
+        `model.predict_early_exit(x, thresholds, rule=rule)`.
+
+    Example:
+
+    ```python
+    result = calibrate_thresholds(model, (x_val, y_val), min_accuracy=0.9)
+    early = model.predict_early_exit(x_test, result.thresholds)
+    print(result.expected_macs / model.backbone_macs, early.accuracy(y_test))
+    ```
+    """
+    rule = rules_module.get(rule)
+    min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+    if convention not in CONVENTIONS:
+        raise invalid_value("convention", '"cumulative" or "taken_head"', convention)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
+        batch_size < 1
+    ):
+        raise invalid_value("batch_size", "a positive integer", batch_size)
+    if not hasattr(model, "predict_exits") or not hasattr(model, "exit_costs"):
+        raise invalid_type("model", "an EarlyExitModel", model)
+    check_rule_fits(rule, model.has_confidence[:-1])
+    x, y = dataset_arrays(validation_data, "validation_data")
+    outputs = model.predict_exits(x, batch_size=batch_size)
+    result = calibrate_from_outputs(
+        outputs,
+        y,
+        model.exit_costs.per_exit(convention),
+        rule=rule,
+        num_classes=model.num_classes,
+        min_accuracy=min_accuracy,
+        max_macs=max_macs,
+        **search_options,
+    )
+    result.convention = convention
+    return result

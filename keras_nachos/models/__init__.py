@@ -1,0 +1,5 @@
+"""The early-exit model, the graph cuts it is made of and its head factory."""
+
+from keras_nachos.models.early_exit_model import EarlyExitModel
+from keras_nachos.models.graph_cuts import find_cut_tensors
+from keras_nachos.models.head_factory import adapt_head_pooling
