@@ -11,10 +11,13 @@ machine without network a download attempt hangs for minutes before failing.
 
 import dataclasses
 import gzip
+import math
 import os
+import zlib
 
 import numpy as np
 
+from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 
 # Where Debian's `dataset-fashion-mnist` package puts the four IDX files.
@@ -80,6 +83,60 @@ class DatasetSplits:
     input_shape: tuple
     class_names: list = None
 
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise invalid_type("name", "a string", self.name)
+        if not self.name:
+            raise invalid_value("name", "a non-empty string", self.name)
+        for argument in ("train", "validation", "test"):
+            split = getattr(self, argument)
+            if split is None and argument == "validation":
+                continue
+            if split is None or (
+                isinstance(split, tuple)
+                and (len(split) != 2 or len(split[0]) != len(split[1]))
+            ):
+                raise invalid_value(
+                    argument,
+                    "a tuple (x, y) of arrays of the same length, or a "
+                    "tf.data.Dataset"
+                    + (" (or None)" if argument == "validation" else ""),
+                    split,
+                )
+        if not _is_int(self.num_classes):
+            raise invalid_type("num_classes", "an integer", self.num_classes)
+        if self.num_classes < 1:
+            raise invalid_value(
+                "num_classes", "a positive integer", self.num_classes
+            )
+        if not isinstance(self.input_shape, tuple):
+            raise invalid_type(
+                "input_shape",
+                "a tuple (height, width, channels)",
+                self.input_shape,
+            )
+        if not self.input_shape or not all(
+            _is_int(d) and d > 0 for d in self.input_shape
+        ):
+            raise invalid_value(
+                "input_shape",
+                "a tuple (height, width, channels) of positive integers",
+                self.input_shape,
+            )
+        if self.class_names is not None:
+            if not isinstance(self.class_names, list) or not all(
+                isinstance(n, str) for n in self.class_names
+            ):
+                raise invalid_type(
+                    "class_names", "None or a list of strings", self.class_names
+                )
+            if len(self.class_names) != self.num_classes:
+                raise invalid_value(
+                    "class_names",
+                    f"None or a list of num_classes={self.num_classes} names",
+                    self.class_names,
+                )
+
     def __repr__(self):
         def describe(split):
             if split is None:
@@ -142,9 +199,12 @@ def load(
         name: String, `"fashion_mnist"`, `"digits"` or a tensorflow-datasets
             name.
         validation_split: Float in [0, 1), the share of the training split set
-            aside for validation. Defaults to `0.1`.
-        data_dir: Optional path, where to look for the data first (see above).
-            Defaults to `None`.
+            aside for validation. It must leave every class at least one
+            training example and, when not 0, give validation at least one
+            example. Defaults to `0.1`.
+        data_dir: Optional path of an existing directory, where to look for
+            the data first (see above); it may be missing only with
+            `download=True`, which creates it. Defaults to `None`.
         image_size: Optional tuple `(height, width)`; images are resized to it
             with bilinear interpolation (`tf.image.resize`), never padded.
             Defaults to `None`, which keeps the source size (8x8 for
@@ -163,8 +223,9 @@ def load(
             access.
         max_samples: Optional integer, caps the training split (stratified,
             seeded) before validation is carved out of it, so that train plus
-            validation hold `max_samples` examples. The test split is kept
-            whole. Defaults to `None`.
+            validation hold `max_samples` examples; it must keep at least one
+            example of every class. The test split is kept whole. Defaults to
+            `None`.
 
     Returns:
         A `DatasetSplits` with `train`, `validation` (`None` when
@@ -196,6 +257,9 @@ def load(
         image_size = tuple(int(side) for side in image_size)
     if data_dir is not None:
         data_dir = os.fspath(data_dir)
+    # numpy booleans pass the checks; hand on plain ones.
+    as_dataset, shuffle = bool(as_dataset), bool(shuffle)
+    download = bool(download)
 
     if name == "fashion_mnist":
         source = _load_fashion_mnist(data_dir, image_size, seed, download)
@@ -204,6 +268,7 @@ def load(
     else:
         source = _load_tfds(name, data_dir, image_size, seed, download)
     (x_train, y_train), (x_test, y_test), class_names, num_classes = source
+    _check_split_sizes(name, y_train, validation_split, max_samples)
 
     if max_samples is not None and max_samples < len(y_train):
         keep, _ = _stratified_split(
@@ -240,7 +305,7 @@ def read_idx(path):
     """Reads an IDX file (gzipped when its name ends in `.gz`) into numpy.
 
     Args:
-        path: Path of the file.
+        path: Path of an existing file.
 
     Returns:
         A numpy array with the file's shape and (native-endian) dtype.
@@ -252,32 +317,65 @@ def read_idx(path):
     >>> labels.shape, labels.dtype  # doctest: +SKIP
     ((10000,), dtype('uint8'))
     """
-    path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    if not isinstance(path, (str, os.PathLike)):
+        raise invalid_type("path", "a file path (str or os.PathLike)", path)
+    file_name = os.fspath(path)
+    if not isinstance(file_name, str) or not file_name:
+        raise invalid_value("path", "the path of an IDX file", path)
+    if not os.path.exists(file_name):
+        raise invalid_value(
+            "path",
+            f"the path of an IDX file, but {file_name} does not exist",
+            path,
+        )
+    if os.path.isdir(file_name):
+        raise invalid_value(
+            "path",
+            f"the path of an IDX file, but {file_name} is a directory",
+            path,
+        )
+
+    def not_idx(reason):
+        return invalid_value(
+            "path", f"an IDX file, but {file_name} {reason}", path
+        )
+
+    gzipped = file_name.endswith(".gz")
+    opener = gzip.open if gzipped else open
+    try:
+        with opener(file_name, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise not_idx(
+            f"is not a complete gzip file (it may be truncated): {error}"
+        ) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(
-            f"{path} is not an IDX file: its magic number must start with two "
-            f"zero bytes. Received: {data[:4]!r}"
+        raise not_idx(
+            "has no IDX magic number (it must start with two zero bytes; "
+            f"the file starts with {data[:4]!r})"
         )
     type_code, ndim = data[2], data[3]
     if type_code not in _IDX_DTYPES:
-        raise ValueError(
-            f"{path} is not an IDX file: unknown type code {type_code:#04x} "
-            f"(expected one of {sorted(hex(c) for c in _IDX_DTYPES)})."
+        raise not_idx(
+            f"has an unknown type code {type_code:#04x} "
+            f"(expected one of {sorted(hex(c) for c in _IDX_DTYPES)})"
         )
     dtype = _IDX_DTYPES[type_code]
     header = 4 + 4 * ndim
+    if len(data) < header:
+        raise not_idx(
+            f"is truncated: its header declares {ndim} dimensions, i.e. "
+            f"{header} header bytes, but the file has {len(data)} bytes"
+        )
     shape = tuple(
         int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4)
     )
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(data) != expected:
-        raise ValueError(
-            f"{path} is truncated or corrupt: its header declares shape "
-            f"{shape} of {dtype}, i.e. {expected} bytes, but the file has "
-            f"{len(data)} bytes."
+        raise not_idx(
+            f"is truncated or corrupt: its header declares shape {shape} of "
+            f"{dtype}, i.e. {expected} bytes, but the file has {len(data)} "
+            "bytes"
         )
     array = np.frombuffer(data, dtype, offset=header).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
@@ -295,11 +393,7 @@ def _check_arguments(
     download,
     max_samples,
 ):
-    def is_int(value):
-        return isinstance(value, (int, np.integer)) and not isinstance(
-            value, bool
-        )
-
+    is_int = _is_int
     if not isinstance(name, str) or not name:
         raise invalid_value(
             "name",
@@ -309,13 +403,11 @@ def _check_arguments(
     if (
         not isinstance(validation_split, (int, float, np.floating))
         or isinstance(validation_split, bool)
-        or not 0 <= validation_split < 1
+        or not 0 <= validation_split < 1  # False for NaN too.
     ):
         raise invalid_value(
             "validation_split", "a float in [0, 1)", validation_split
         )
-    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise invalid_value("data_dir", "None or a directory path", data_dir)
     if image_size is not None and not (
         isinstance(image_size, (tuple, list))
         and len(image_size) == 2
@@ -331,7 +423,7 @@ def _check_arguments(
         ("shuffle", shuffle),
         ("download", download),
     ]:
-        if not isinstance(value, bool):
+        if not isinstance(value, (bool, np.bool_)):
             raise invalid_value(argument, "a boolean", value)
     if not is_int(batch_size) or batch_size < 1:
         raise invalid_value("batch_size", "a positive integer", batch_size)
@@ -341,6 +433,72 @@ def _check_arguments(
         raise invalid_value(
             "max_samples", "None or a positive integer", max_samples
         )
+    if data_dir is not None:
+        _check_data_dir(data_dir, download)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_data_dir(data_dir, download):
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise invalid_value("data_dir", "None or a directory path", data_dir)
+    path = os.fspath(data_dir)
+    if not isinstance(path, str) or not path:
+        raise invalid_value("data_dir", "None or a directory path", data_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise invalid_value(
+            "data_dir",
+            f"None or a directory, but {path} is a file, not a directory",
+            data_dir,
+        )
+    if not os.path.exists(path) and not download:
+        raise invalid_value(
+            "data_dir",
+            f"None or an existing directory, but {path} does not exist "
+            "(with download=True tensorflow-datasets would create it)",
+            data_dir,
+        )
+
+
+def _check_split_sizes(name, y_train, validation_split, max_samples):
+    """Rejects a `max_samples` or `validation_split` that empties a class.
+
+    Runs on the source's training labels before any split is drawn, with the
+    same per-class counts as `_stratified_split`.
+    """
+    sizes = np.unique(y_train, return_counts=True)[1]
+    num_train = len(y_train)
+    if max_samples is not None and max_samples < num_train:
+        sizes = sizes - _per_class_counts(sizes, num_train - max_samples)
+        num_train = max_samples
+        if not sizes.all():
+            raise invalid_value(
+                "max_samples",
+                "None or an integer large enough to keep at least one "
+                f"training example of each of the {len(sizes)} classes of "
+                f"{name!r}",
+                max_samples,
+            )
+    if validation_split > 0:
+        num_validation = int(round(validation_split * num_train))
+        if num_validation == 0:
+            raise invalid_value(
+                "validation_split",
+                "0, or a float in (0, 1) large enough that the validation "
+                f"split gets at least one of the {num_train} training "
+                "examples",
+                validation_split,
+            )
+        if not (sizes - _per_class_counts(sizes, num_validation)).all():
+            raise invalid_value(
+                "validation_split",
+                "a float in [0, 1) small enough to leave at least one "
+                f"training example of each of the {len(sizes)} classes "
+                f"({num_train} training examples before validation)",
+                validation_split,
+            )
 
 
 def _rng(seed, stage):
@@ -359,11 +517,7 @@ def _stratified_split(y, count, rng):
     """
     classes, inverse = np.unique(y, return_inverse=True)
     sizes = np.bincount(inverse, minlength=len(classes))
-    exact = sizes * (count / len(y))
-    taken_per_class = np.floor(exact).astype(np.int64)
-    leftover = count - taken_per_class.sum()
-    by_remainder = np.argsort(-(exact - taken_per_class), kind="stable")
-    taken_per_class[by_remainder[:leftover]] += 1
+    taken_per_class = _per_class_counts(sizes, count)
     taken = [
         rng.permutation(np.flatnonzero(inverse == c))[:n]
         for c, n in enumerate(taken_per_class)
@@ -371,6 +525,20 @@ def _stratified_split(y, count, rng):
     taken = np.sort(np.concatenate(taken)) if taken else np.array([], int)
     kept = np.setdiff1d(np.arange(len(y)), taken, assume_unique=True)
     return kept, taken
+
+
+def _per_class_counts(sizes, count):
+    """Shares `count` among classes of `sizes` examples, by largest remainder.
+
+    Each class gets the floor of its proportional share; the leftover units go
+    to the classes with the largest remainders (ties: lower class first).
+    """
+    exact = sizes * (count / int(sizes.sum()))
+    taken_per_class = np.floor(exact).astype(np.int64)
+    leftover = count - taken_per_class.sum()
+    by_remainder = np.argsort(-(exact - taken_per_class), kind="stable")
+    taken_per_class[by_remainder[:leftover]] += 1
+    return taken_per_class
 
 
 def _resize(x, image_size):

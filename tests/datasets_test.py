@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import os
 import time
 
@@ -516,3 +517,244 @@ def test_invalid_arguments(argument, value):
 def test_invalid_name():
     with pytest.raises(ValueError, match="argument `name`"):
         datasets.load("")
+
+
+# --- door checks -------------------------------------------------------------
+
+
+def assert_names(info, argument, value):
+    """The message names the argument and the value it received."""
+    message = str(info.value)
+    assert f"argument `{argument}`" in message
+    assert f"Received: {argument}={value!r}" in message
+    return message
+
+
+def test_read_idx_rejects_a_path_of_the_wrong_type():
+    with pytest.raises(TypeError, match="argument `path`") as info:
+        datasets.read_idx(123)
+    assert_names(info, "path", 123)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "empty"])
+def test_read_idx_rejects_a_path_that_is_not_a_file(tmp_path, kind):
+    path = {
+        "missing": tmp_path / "no-such-idx1-ubyte",
+        "directory": tmp_path,
+        "empty": "",
+    }[kind]
+
+    with pytest.raises(ValueError, match="argument `path`") as info:
+        datasets.read_idx(path)
+
+    message = assert_names(info, "path", path)
+    if kind == "missing":
+        assert "does not exist" in message
+
+
+def _idx_bytes(array):
+    header = bytes([0, 0, 0x08, array.ndim])
+    return header + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
+
+
+@pytest.mark.parametrize("kind", ["data", "header", "gzip stream", "gzip"])
+def test_read_idx_rejects_truncated_files(tmp_path, kind):
+    full = _idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    if kind == "data":  # Declares 24 values, holds 20.
+        path, content = tmp_path / "short", full[:-4]
+    elif kind == "header":  # Declares 3 dimensions, holds one.
+        path, content = tmp_path / "short", full[:8]
+    elif kind == "gzip stream":
+        path, content = tmp_path / "short.gz", gzip.compress(full)[:-12]
+    else:  # Named .gz but not gzipped.
+        path, content = tmp_path / "plain.gz", full
+    path.write_bytes(content)
+
+    with pytest.raises(ValueError, match="argument `path`") as info:
+        datasets.read_idx(path)
+
+    message = assert_names(info, "path", path)
+    assert str(path) in message
+    if kind != "gzip":
+        assert "truncated" in message
+
+
+def test_load_rejects_nan_validation_split():
+    value = float("nan")
+    with pytest.raises(ValueError, match="argument `validation_split`") as info:
+        datasets.load("digits", validation_split=value)
+    assert "Expected a float in [0, 1)" in assert_names(
+        info, "validation_split", value
+    )
+
+
+def test_load_accepts_numpy_booleans_as_booleans():
+    splits = datasets.load(
+        "digits", as_dataset=np.True_, shuffle=np.False_, download=np.False_
+    )
+
+    assert isinstance(splits.train, tf.data.Dataset)
+
+
+@pytest.mark.parametrize(
+    "argument", ["validation_split", "batch_size", "seed", "max_samples"]
+)
+def test_load_rejects_numpy_booleans_as_numbers(argument):
+    with pytest.raises(ValueError, match=f"argument `{argument}`") as info:
+        datasets.load("digits", **{argument: np.True_})
+    assert_names(info, argument, np.True_)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        (16.0, 16),
+        (16, float("nan")),
+        (0, 0),
+        (-1, 16),
+        (16, 16, 1),
+        "16x16",
+        16,
+    ],
+)
+def test_load_rejects_image_sizes_that_are_not_two_positive_ints(value):
+    with pytest.raises(ValueError, match="argument `image_size`") as info:
+        datasets.load("digits", image_size=value)
+    assert_names(info, "image_size", value)
+
+
+@pytest.mark.parametrize(
+    "name", ["fashion_mnist", "digits", "keras_nachos_no_such_dataset"]
+)
+def test_load_rejects_a_data_dir_that_does_not_exist(
+    tmp_path, monkeypatch, name
+):
+    forbid_downloads(monkeypatch)
+    missing = tmp_path / "no-such-dir"
+
+    with pytest.raises(ValueError, match="argument `data_dir`") as info:
+        datasets.load(name, data_dir=missing)
+
+    message = assert_names(info, "data_dir", missing)
+    assert "does not exist" in message and str(missing) in message
+
+
+def test_load_lets_download_create_a_missing_data_dir(tmp_path, monkeypatch):
+    forbid_downloads(monkeypatch)
+
+    # Past the door, tensorflow-datasets is asked to download into it.
+    with pytest.raises(AssertionError, match="download_and_prepare was called"):
+        datasets.load("mnist", data_dir=tmp_path / "new", download=True)
+
+
+def test_load_rejects_a_data_dir_that_is_a_file(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(b"")
+
+    with pytest.raises(ValueError, match="argument `data_dir`") as info:
+        datasets.load("fashion_mnist", data_dir=path)
+
+    assert "not a directory" in assert_names(info, "data_dir", path)
+
+
+def test_load_rejects_an_empty_data_dir():
+    with pytest.raises(ValueError, match="argument `data_dir`") as info:
+        datasets.load("fashion_mnist", data_dir="")
+    assert_names(info, "data_dir", "")
+
+
+@pytest.mark.parametrize("max_samples", [1, 5, 9])
+def test_load_rejects_max_samples_that_leaves_a_class_empty(max_samples):
+    with pytest.raises(ValueError, match="argument `max_samples`") as info:
+        datasets.load("digits", max_samples=max_samples)
+    assert "10 classes" in assert_names(info, "max_samples", max_samples)
+
+
+@pytest.mark.parametrize(
+    "validation_split, empty",
+    [(0.95, "training"), (0.01, "validation")],
+)
+def test_load_rejects_a_validation_split_that_leaves_a_split_empty(
+    validation_split, empty
+):
+    with pytest.raises(ValueError, match="argument `validation_split`") as info:
+        datasets.load(
+            "digits", max_samples=20, validation_split=validation_split
+        )
+    assert empty in assert_names(info, "validation_split", validation_split)
+
+
+def _valid_splits_arguments():
+    x, y = np.zeros((4, 8, 8, 1), np.float32), np.arange(4) % 2
+    return {
+        "name": "toy",
+        "train": (x, y),
+        "validation": None,
+        "test": (x, y),
+        "num_classes": 2,
+        "input_shape": (8, 8, 1),
+        "class_names": ["a", "b"],
+    }
+
+
+@pytest.mark.parametrize(
+    "argument, value, error",
+    [
+        ("name", "", ValueError),
+        ("name", 3, TypeError),
+        ("train", None, ValueError),
+        ("test", (np.zeros((4, 8, 8, 1)), np.zeros(3)), ValueError),
+        ("validation", (np.zeros((4, 8, 8, 1)),), ValueError),
+        ("num_classes", 0, ValueError),
+        ("num_classes", 2.0, TypeError),
+        ("num_classes", True, TypeError),
+        ("input_shape", (8, 0, 1), ValueError),
+        ("input_shape", [8, 8, 1], TypeError),
+        ("class_names", ["a"], ValueError),
+        ("class_names", ["a", 2], TypeError),
+    ],
+)
+def test_dataset_splits_rejects_bad_fields(argument, value, error):
+    arguments = _valid_splits_arguments()
+    arguments[argument] = value
+
+    with pytest.raises(error, match=f"argument `{argument}`") as info:
+        datasets.DatasetSplits(**arguments)
+
+    assert f"Received: {argument}=" in str(info.value)
+
+
+def test_dataset_splits_accepts_valid_fields():
+    splits = datasets.DatasetSplits(**_valid_splits_arguments())
+
+    assert repr(splits) == (
+        "DatasetSplits(name='toy', train=4 examples, validation=None, "
+        "test=4 examples, num_classes=2, input_shape=(8, 8, 1))"
+    )
+
+
+# --- seeded splits stay the same ---------------------------------------------
+
+# sha256 of load("digits", image_size=(16, 16), seed=0, max_samples=1000),
+# computed with keras_nachos/datasets.py as of af21176, before the package
+# split.
+DIGITS_SHA256 = (
+    "3b2ab0b4e7920dc6b12a378e943dbdca5884f9e543ca4ed18bf3c7b7739f683e"
+)
+
+
+def splits_sha256(splits):
+    digest = hashlib.sha256()
+    for x, y in [splits.train, splits.validation, splits.test]:
+        for array in (x, y):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def test_seeded_digits_splits_are_unchanged():
+    splits = datasets.load(
+        "digits", image_size=(16, 16), seed=0, max_samples=1000
+    )
+
+    assert splits_sha256(splits) == DIGITS_SHA256
