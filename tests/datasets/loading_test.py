@@ -9,6 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_nachos import datasets
+from keras_nachos.datasets import loading
 
 tfds.disable_progress_bar()
 
@@ -74,7 +75,7 @@ def no_fashion_mnist_elsewhere(monkeypatch, tmp_path):
     """Hides the env var and the Debian copy, so only data_dir counts."""
     monkeypatch.delenv(datasets.FASHION_MNIST_ENV_VAR, raising=False)
     monkeypatch.setattr(
-        datasets, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian")
+        loading, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian")
     )
 
 
@@ -247,7 +248,7 @@ def test_fashion_mnist_from_env_var(tmp_path, monkeypatch):
     directory = write_tiny_fashion(tmp_path / "raw", compress=False)
     monkeypatch.setenv(datasets.FASHION_MNIST_ENV_VAR, str(directory))
     monkeypatch.setattr(
-        datasets, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian")
+        loading, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian")
     )
 
     # An empty data_dir falls through to the env var.
@@ -345,7 +346,7 @@ def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
         datasets.FASHION_MNIST_ENV_VAR, str(tmp_path / "empty_env")
     )
     missing = str(tmp_path / "no-debian")
-    monkeypatch.setattr(datasets, "FASHION_MNIST_DEBIAN_DIR", missing)
+    monkeypatch.setattr(loading, "FASHION_MNIST_DEBIAN_DIR", missing)
 
     with pytest.raises(FileNotFoundError) as info:
         datasets.load("fashion_mnist", data_dir=tmp_path / "empty_arg")
