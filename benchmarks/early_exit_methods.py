@@ -66,6 +66,7 @@ import time
 import keras
 import numpy as np
 
+from keras_nachos import ClassMeansHead
 from keras_nachos import EarlyExitModel
 from keras_nachos import NachosLoss
 from keras_nachos import SupportSetCallback
@@ -511,7 +512,7 @@ def main(argv=None):
                             for p, h in zip(points, heads))
         model = EarlyExitModel.from_backbone(backbone, points, k, head=heads, name="combined")
         for p, h in zip(points, model.heads):
-            source = cm_head[p] if isinstance(h, keras_nachos.ClassMeansHead) else sdn_head[p]
+            source = cm_head[p] if isinstance(h, ClassMeansHead) else sdn_head[p]
             h.set_weights(source.get_weights())
         own = t_sdn + t_e2cm + (t_e2cm_pre if points == both_points else 0.0)
         method = Method("f", "combined CM + SDN, max prob", model, "max_probability",

@@ -11,8 +11,9 @@ One search space, one evaluation function and one budget for every engine
   and expected MACs <= `--max-macs` (M_max, default 200,000). At these
   settings about 3 in 4 random candidates are infeasible before training (their
   first exit alone costs more than M_max) and some of the rest miss A_min;
-- evaluation (`SharedEvaluation`, the same object type for every engine, a
-  fresh one per engine and seed): repair the values (`SearchSpace.repair`),
+- evaluation (the library's `CachedEvaluation`, the same object type for
+  every engine, a fresh one per engine and seed): repair the values
+  (`SearchSpace.repair`),
   key them by their canonical JSON; a key seen before is served from the cache
   (no training); otherwise `CandidateEvaluator.precheck` scores a candidate
   whose first exit alone exceeds M_max as infeasible without training, and the
@@ -103,17 +104,17 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_nachos import datasets  # noqa: E402
+from keras_nachos.search import CachedEvaluation  # noqa: E402
 from keras_nachos.search import CandidateEvaluator  # noqa: E402
 from keras_nachos.search import NachosSearch  # noqa: E402
 from keras_nachos.search import SearchSpace  # noqa: E402
-from keras_nachos.search.nachos_search import SpaceHyperModel  # noqa: E402
-from keras_nachos.search.pareto import admissible_hypervolume  # noqa: E402
-from keras_nachos.search.pareto import is_admissible  # noqa: E402
+from keras_nachos.search import SpaceHyperModel  # noqa: E402
+from keras_nachos.reporting.seed_noise import seed_noise  # noqa: E402
+from keras_nachos.search import admissible_hypervolume  # noqa: E402
 
 ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2", "keras_nachos_plain")
 DEFAULT_ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2")
@@ -186,97 +187,20 @@ def network_key(space, values):
     return space.candidate_key(values)
 
 
-class SharedEvaluation:
-    """The one evaluation function every engine calls (one per run).
+def progress_printer(label):
+    """`CachedEvaluation(on_result=...)`: a line per fresh evaluation."""
 
-    `__call__(values)` repairs the values, serves a key seen before from the
-    cache, else prechecks, else trains and scores. It returns a dict with
-    `accuracy`, `expected_macs`, `status` ("trained", "skipped", "failed")
-    and `cached`. `CandidateEvaluator` seeds each training with
-    `keras.utils.set_random_seed`, which also reseeds Python's and NumPy's
-    global generators: their states are restored afterwards so that no
-    engine's random stream is touched.
-    """
+    def report(result, request):
+        if result.cached:
+            return
+        flag = ("admissible" if result.admissible
+                else result.status if result.status != "trained"
+                else "infeasible")
+        print(f"    [{label}] request {request}: acc={result.accuracy:.4f} "
+              f"macs={result.expected_macs:,.0f} {flag} "
+              f"({result.seconds:.1f}s)", flush=True)
 
-    def __init__(self, space, evaluator, label, verbose=True):
-        self.space = space
-        self.evaluator = evaluator
-        self.label = label
-        self.verbose = verbose
-        self.cache = {}
-        self.requests = 0
-        self.cache_hits = 0
-        self.trained = 0
-        self.skipped = 0
-        self.failed = 0
-        self.train_seconds = 0.0
-        self.log = []  # one entry per request, in order
-        self.network_keys = set()
-
-    def __call__(self, values):
-        values = self.space.repair(dict(values))
-        key = self.space.candidate_key(values)
-        self.requests += 1
-        cached = key in self.cache
-        if cached:
-            self.cache_hits += 1
-            result = self.cache[key]
-        else:
-            result = self._evaluate(values, key)
-            self.cache[key] = result
-            self.network_keys.add(network_key(self.space, values))
-        self.log.append({"key": key, "cached": cached, **result})
-        if self.verbose and not cached:
-            flag = ("admissible" if result["admissible"]
-                    else result["status"] if result["status"] != "trained"
-                    else "infeasible")
-            print(f"    [{self.label}] request {self.requests}: "
-                  f"acc={result['accuracy']:.4f} "
-                  f"macs={result['expected_macs']:,.0f} {flag} "
-                  f"({result['seconds']:.1f}s)", flush=True)
-        return dict(result, cached=cached)
-
-    def _evaluate(self, values, key):
-        start = time.time()
-        ev = self.evaluator
-        outcome = ev.precheck(values)
-        if outcome is not None:
-            self.skipped += 1
-            status = "skipped"
-            accuracy, macs = outcome["accuracy"], outcome["expected_macs"]
-        else:
-            try:
-                metrics, _ = ev(values)
-                accuracy = metrics["accuracy"]
-                macs = metrics["expected_macs"]
-                status = "trained"
-                self.trained += 1
-                if not (math.isfinite(accuracy) and math.isfinite(macs)):
-                    raise FloatingPointError("non-finite objectives")
-            except FloatingPointError:
-                # Scored like a hopeless candidate, never an error: every
-                # engine must get a number.
-                accuracy = 0.0
-                macs = float(ev.static_costs(values)[-1])
-                status = "failed"
-                self.failed += 1
-            finally:
-                keras.backend.clear_session()
-        seconds = time.time() - start
-        if status != "skipped":
-            self.train_seconds += seconds
-        return {
-            "accuracy": float(accuracy),
-            "expected_macs": float(macs),
-            "status": status,
-            "admissible": is_admissible(
-                accuracy, macs, ev.min_accuracy, ev.max_macs),
-            "seconds": seconds,
-        }
-
-    def points(self, upto=None):
-        log = self.log if upto is None else self.log[:upto]
-        return [(e["accuracy"], e["expected_macs"]) for e in log]
+    return report
 
 
 # ----------------------------------------------------------------------
@@ -291,8 +215,8 @@ class _BenchNachosSearch(NachosSearch):
 
     def run_trial(self, trial, *args, **kwargs):
         result = self.shared(trial.hyperparameters.values)
-        return {"accuracy": result["accuracy"],
-                "expected_macs": result["expected_macs"]}
+        return {"accuracy": result.accuracy,
+                "expected_macs": result.expected_macs}
 
 
 def run_nachos(shared, space, data, args, seed, workdir, preselect=None):
@@ -338,8 +262,8 @@ class _BenchRandomSearch(kt.RandomSearch):
         if self.shared.trained >= self.budget:
             # Budget spent: no trial after this one.
             self.oracle.max_trials = len(self.oracle.trials)
-        return {"accuracy": result["accuracy"],
-                "expected_macs": result["expected_macs"]}
+        return {"accuracy": result.accuracy,
+                "expected_macs": result.expected_macs}
 
 
 def run_kt_random(shared, space, data, args, seed, workdir):
@@ -401,13 +325,13 @@ def run_optuna(shared, space, data, args, seed, workdir):
     def objective(trial):
         values = {hp.name: _suggest(trial, hp) for hp in hps}
         result = shared(values)
-        violations = constraints(result["accuracy"], result["expected_macs"])
+        violations = constraints(result.accuracy, result.expected_macs)
         if native:
             for name, value in violations.items():
                 trial.set_constraint(name, value)
         else:
             trial.set_user_attr("constraints", list(violations.values()))
-        return result["accuracy"], result["expected_macs"]
+        return result.accuracy, result.expected_macs
 
     budget = args.population * args.generations
 
@@ -435,8 +359,10 @@ def run_one(engine, seed, space, data, args, workdir):
         space, data.train, data.validation, args.min_accuracy, args.max_macs,
         epochs=args.epochs, batch_size=args.batch_size,
     )
-    shared = SharedEvaluation(space, evaluator, f"{engine} s{seed}",
-                              verbose=not args.quiet)
+    shared = CachedEvaluation(
+        evaluator, clear_session=True,
+        on_result=None if args.quiet else progress_printer(f"{engine} s{seed}"),
+    )
     start = time.time()
     extra = RUNNERS[engine](shared, space, data, args, seed, workdir)
     wall = time.time() - start
@@ -445,7 +371,7 @@ def run_one(engine, seed, space, data, args, workdir):
     p = args.population
     requests = extra["requests"]
     # Hypervolume after each block of P trainings (failed ones included).
-    trainings = np.cumsum([e["status"] != "skipped" and not e["cached"]
+    trainings = np.cumsum([e.status != "skipped" and not e.cached
                            for e in shared.log])
     anytime = []
     for block in range(p, shared.trained + shared.failed + p, p):
@@ -465,8 +391,7 @@ def run_one(engine, seed, space, data, args, workdir):
     if nachos:
         cache_hits += extra["engine_cache_hits"]
         skipped += extra["engine_prechecked"]
-    admissible = sum(1 for e in shared.log if not e["cached"]
-                     and e["admissible"])
+    admissible = sum(1 for e in shared.log if not e.cached and e.admissible)
     return {
         "engine": engine,
         "seed": seed,
@@ -475,7 +400,8 @@ def run_one(engine, seed, space, data, args, workdir):
         "requests": requests,
         "unique_evaluations": len(shared.cache)
         + (extra["engine_prechecked"] if nachos else 0),
-        "unique_networks": len(shared.network_keys),
+        "unique_networks": len({network_key(space, e.values)
+                                for e in shared.cache.values()}),
         "trained": shared.trained,
         "skipped_by_precheck": skipped,
         "failed": shared.failed,
@@ -485,10 +411,10 @@ def run_one(engine, seed, space, data, args, workdir):
         "train_seconds": shared.train_seconds,
         "hypervolume_per_block": anytime,
         "points": [
-            {"accuracy": e["accuracy"], "expected_macs": e["expected_macs"],
-             "status": e["status"], "admissible": e["admissible"],
+            {"accuracy": e.accuracy, "expected_macs": e.expected_macs,
+             "status": e.status, "admissible": e.admissible,
              "request": i + 1}
-            for i, e in enumerate(shared.log) if not e["cached"]
+            for i, e in enumerate(shared.log) if not e.cached
         ],
         **{k: v for k, v in extra.items()
            if k not in ("requests", "hypervolume_history")},
@@ -521,47 +447,6 @@ def summarise(runs, engines):
                 r["wall_seconds"] for r in mine),
         }
     return summary
-
-
-def seed_noise(ours, theirs, target, max_splits=200_000, seed=0):
-    """How firm a ratio of medians is, given the per-seed values.
-
-    Pools the two engines' values and relabels them: every split of the
-    pool into groups of the original sizes (or `max_splits` random ones
-    when there are more). Returns the share of splits whose ratio of
-    medians reaches `target`, and the one-sided rank-sum permutation
-    p-value (share of splits whose rank sum for "ours" is at least the
-    observed one: the exact Mann-Whitney test when all splits are used).
-    """
-    import itertools
-
-    from scipy.stats import rankdata  # scikit-learn's dependency
-
-    pool = np.concatenate([np.asarray(ours, float), np.asarray(theirs, float)])
-    n, total = len(ours), len(pool)
-    ranks = rankdata(pool)  # ties share their mean rank
-    exhaustive = math.comb(total, n) <= max_splits
-    if exhaustive:
-        splits = np.array(list(itertools.combinations(range(total), n)))
-    else:
-        rng = np.random.default_rng(seed)
-        splits = np.array([rng.permutation(total)[:n]
-                           for _ in range(max_splits)])
-    mask = np.zeros((len(splits), total), bool)
-    np.put_along_axis(mask, splits, True, axis=1)
-    mine = np.median(pool[splits], axis=1)
-    others = np.broadcast_to(pool, mask.shape)[~mask]
-    rest = np.median(others.reshape(len(splits), total - n), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(rest > 0, mine / rest, np.inf)
-    rank_sums = ranks[splits].sum(axis=1)
-    observed = ranks[:n].sum()
-    return {
-        "splits": int(len(splits)),
-        "exhaustive": bool(exhaustive),
-        "share_reaching_target": float(np.mean(ratios >= target)),
-        "rank_sum_p": float(np.mean(rank_sums >= observed - 1e-9)),
-    }
 
 
 def _p_value(noise):

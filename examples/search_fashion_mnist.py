@@ -8,21 +8,15 @@ images, which the search never sees.
     python examples/search_fashion_mnist.py [--out artifacts/search_fashion_mnist]
 """
 
-from keras_nachos import cli
+import sys
 
-PRESET = [
-    "--dataset", "fashion_mnist",
-    "--max-samples", "20000",
-    "--min-accuracy", "0.82",
-    "--max-macs", "800000",
-    "--population", "8",
-    "--generations", "3",
-    "--epochs", "3",
-    "--batch-size", "128",
-    "--stage-widths", "[[8, 16], [16, 24], [24, 32]]",
-    "--depths", "1,2",
-    "--expansion-ratios", "2,3,4",
-]
+import keras_nachos_cli
 
 if __name__ == "__main__":
-    cli.run_preset(PRESET, __doc__.splitlines()[0], "artifacts/search_fashion_mnist")
+    # The preset is `keras_nachos_cli.PRESETS["fashion_mnist"]` (also the main job's,
+    # `keras-nachos demo --dataset fashion_mnist`).
+    sys.exit(
+        keras_nachos_cli.run_preset(
+            "fashion_mnist", __doc__.splitlines()[0], "artifacts/search_fashion_mnist"
+        )
+    )

@@ -9,21 +9,15 @@ and pareto.png to --out.
     python examples/search_quick.py [--out artifacts/search_quick] [--overwrite]
 """
 
-from keras_nachos import cli
+import sys
 
-PRESET = [
-    "--dataset", "digits",
-    "--image-size", "16,16",
-    "--min-accuracy", "0.90",
-    "--max-macs", "250000",
-    "--population", "8",
-    "--generations", "2",
-    "--epochs", "8",
-    "--batch-size", "64",
-    "--stage-widths", "[[8, 12], [12, 16], [16, 24]]",
-    "--depths", "1,2",
-    "--expansion-ratios", "2,3,4",
-]
+import keras_nachos_cli
 
 if __name__ == "__main__":
-    cli.run_preset(PRESET, __doc__.splitlines()[0], "artifacts/search_quick")
+    # The preset is `keras_nachos_cli.PRESETS["digits"]` (also the main job's,
+    # `keras-nachos demo --dataset digits`).
+    sys.exit(
+        keras_nachos_cli.run_preset(
+            "digits", __doc__.splitlines()[0], "artifacts/search_quick"
+        )
+    )

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_nachos.checks import check_int
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 
@@ -62,12 +63,7 @@ def inputs_and_labels(x, y):
 
 def check_batch_size(batch_size, argument="batch_size"):
     """Raises unless `batch_size` is a positive integer."""
-    if (
-        isinstance(batch_size, (bool, np.bool_))
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise invalid_value(argument, "a positive integer", batch_size)
+    check_int(argument, batch_size, min_value=1)
 
 
 def _describe(shape):

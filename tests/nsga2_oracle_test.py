@@ -522,7 +522,8 @@ def test_repair_is_applied_and_the_genome_re_encoded(tmp_path):
         any(e["values"][f"exit_{k}"] for k in range(3)) for e in oracle.archive
     )
     for record in oracle._population + oracle._offspring:
-        assert oracle._decode(record["genome"])[0] == record["values"]
+        decoded, _ = oracle._codec.decode(oracle.hyperparameters, record.genome)
+        assert decoded == record.values
 
 
 def test_distributed_workers_get_idle_while_a_generation_runs(tmp_path):
@@ -610,10 +611,10 @@ def test_offspring_already_evaluated_are_re_mutated_before_they_cost_budget():
     oracle = NSGA2Oracle(population_size=8, generations=3, hyperparameters=hp, seed=0)
     oracle._start()
     for record in oracle._offspring:
-        oracle._cache[record["key"]] = {"accuracy": 0.5, "expected_macs": 1.0}
-    children = [list(r["genome"]) for r in oracle._offspring]
+        oracle._cache[record.key] = {"accuracy": 0.5, "expected_macs": 1.0}
+    children = [list(r.genome) for r in oracle._offspring]
     records = oracle._distinct_records(children)
-    keys = [r["key"] for r in records]
+    keys = [r.key for r in records]
     assert len(set(keys)) == len(keys)
     assert not set(keys) & set(oracle._cache)
 
@@ -639,7 +640,7 @@ def first_exit_over_budget(values):
 
 
 def test_gp_predict_interpolates_and_ranks():
-    from keras_nachos.search.nsga2_oracle import gp_predict
+    from keras_nachos.search.preselection import gp_predict
 
     x = [[0.0], [0.25], [0.5], [0.75], [1.0]]
     y = [0.0, 1.0, 4.0, 9.0, 16.0]
@@ -654,7 +655,7 @@ def test_gp_predict_interpolates_and_ranks():
 
 
 def test_stratified_by_cost_by_hand():
-    from keras_nachos.search.nsga2_oracle import stratified_by_cost
+    from keras_nachos.search.preselection import stratified_by_cost
 
     costs = [5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0]
     # Ranks 0, 4, 8 of the order: costs 1, 5, 9.

@@ -7,7 +7,7 @@ from keras_nachos import GlobalPoolHead
 from keras_nachos.search.blocks import register_block
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.search_space import SearchSpace
-from keras_nachos.search.search_space import register_head
+from keras_nachos.search import register_head
 
 
 def tiny_space(**kwargs):

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_nachos.checks import check_int
+from keras_nachos.checks import check_ints
 from keras_nachos.errors import invalid_value
 from keras_nachos.heads.exit_head import ExitHead
 from keras_nachos.heads.exit_head import spatial_rank
@@ -41,17 +43,8 @@ class ConvHead(ExitHead):
         **kwargs,
     ):
         super().__init__(num_classes, confidence=confidence, **kwargs)
-        filters = tuple(filters) if isinstance(filters, (list, tuple)) else filters
-        if not isinstance(filters, tuple) or not filters or not all(
-            isinstance(f, int) and f > 0 for f in filters
-        ):
-            raise invalid_value(
-                "filters", "a non-empty tuple of positive integers", filters
-            )
-        if not isinstance(pool_size, int) or pool_size < 1:
-            raise invalid_value("pool_size", "a positive integer", pool_size)
-        self.filters = filters
-        self.pool_size = pool_size
+        self.filters = check_ints("filters", filters)
+        self.pool_size = check_int("pool_size", pool_size, min_value=1)
 
     def build_body(self, input_shape):
         if spatial_rank(input_shape) != 2:

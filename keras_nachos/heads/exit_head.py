@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_nachos.errors import invalid_type
-from keras_nachos.errors import invalid_value
+from keras_nachos.checks import check_bool
+from keras_nachos.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_nachos")
@@ -30,14 +30,8 @@ class ExitHead(keras.layers.Layer):
 
     def __init__(self, num_classes, confidence=False, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-            raise invalid_type("num_classes", "an integer >= 2", num_classes)
-        if num_classes < 2:
-            raise invalid_value("num_classes", "an integer >= 2", num_classes)
-        if not isinstance(confidence, bool):
-            raise invalid_type("confidence", "a boolean", confidence)
-        self.num_classes = num_classes
-        self.confidence = confidence
+        self.num_classes = check_int("num_classes", num_classes, min_value=2)
+        self.confidence = check_bool("confidence", confidence)
         self.body = []
         self.classifier = self.make_classifier()
         self.confidence_layer = None

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_nachos.checks import check_choice
+from keras_nachos.checks import check_int
 from keras_nachos.errors import invalid_value
 from keras_nachos.heads.exit_head import ExitHead
 from keras_nachos.heads.exit_head import spatial_rank
@@ -49,16 +51,13 @@ class GlobalPoolHead(ExitHead):
         **kwargs,
     ):
         super().__init__(num_classes, confidence=confidence, **kwargs)
-        if hidden_units is not None and (
-            not isinstance(hidden_units, int) or hidden_units < 1
-        ):
-            raise invalid_value(
-                "hidden_units", "a positive integer or None", hidden_units
+        if hidden_units is not None:
+            hidden_units = check_int(
+                "hidden_units", hidden_units, min_value=1,
+                expected="a positive integer or None",
             )
-        if pooling not in ("avg", "max"):
-            raise invalid_value("pooling", 'one of "avg", "max"', pooling)
         self.hidden_units = hidden_units
-        self.pooling = pooling
+        self.pooling = check_choice("pooling", pooling, ("avg", "max"))
 
     def build_body(self, input_shape):
         body = []

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_nachos.checks import check_int
 from keras_nachos.errors import invalid_value
 from keras_nachos.heads.exit_head import ExitHead
 from keras_nachos.heads.exit_head import spatial_rank
@@ -22,9 +23,7 @@ class MixedPooling2D(keras.layers.Layer):
 
     def __init__(self, pool_size=2, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(pool_size, int) or pool_size < 1:
-            raise invalid_value("pool_size", "a positive integer", pool_size)
-        self.pool_size = pool_size
+        self.pool_size = check_int("pool_size", pool_size, min_value=1)
         self.max_pool = keras.layers.MaxPooling2D(
             pool_size, name="max", dtype=self.dtype_policy
         )
@@ -75,11 +74,7 @@ class MixedPoolHead(ExitHead):
 
     def __init__(self, num_classes, target_size=4, confidence=False, **kwargs):
         super().__init__(num_classes, confidence=confidence, **kwargs)
-        if not isinstance(target_size, int) or target_size < 1:
-            raise invalid_value(
-                "target_size", "a positive integer", target_size
-            )
-        self.target_size = target_size
+        self.target_size = check_int("target_size", target_size, min_value=1)
 
     def build_body(self, input_shape):
         if spatial_rank(input_shape) != 2:

@@ -1,7 +1,6 @@
 """Training and scoring one candidate EENN of a search."""
 
 import contextlib
-import json
 import math
 import random
 import time
@@ -13,6 +12,7 @@ import numpy as np
 from keras_nachos import rules as rules_module
 from keras_nachos.calibration import calibrate_from_outputs
 from keras_nachos.calibration import evaluate_exit_outputs
+from keras_nachos.search.records import candidate_key
 from keras_nachos.training import NachosLoss
 
 
@@ -125,7 +125,7 @@ class CandidateEvaluator:
         Memoised by candidate: a search asks for the same candidate's costs
         when it screens it and again when it is issued.
         """
-        key = self.space.candidate_key(values)
+        key = candidate_key(values)
         if key not in self._static_costs:
             self._static_costs[key] = list(self.space.build(values).exit_macs)
         return list(self._static_costs[key])
@@ -152,7 +152,7 @@ class CandidateEvaluator:
 
     def candidate_seed(self, values):
         """A seed fixed by the candidate: its training is reproducible."""
-        key = json.dumps(values, sort_keys=True, default=str).encode()
+        key = candidate_key(values).encode()
         return (zlib.crc32(key) + self.seed) % (2**31)
 
     @contextlib.contextmanager

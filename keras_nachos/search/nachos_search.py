@@ -1,17 +1,22 @@
 """NachosSearch: the Keras Tuner front of the NACHOS architecture search."""
 
 import json
-import math
 import os
 import time
 
 import keras
 import keras_tuner as kt
 
+from keras_nachos.constraints import check_constraints
+from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
+from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.nsga2_oracle import NSGA2Oracle
 from keras_nachos.search.search_space import SearchSpace
+from keras_nachos.search.space_hypermodel import SpaceHyperModel
+from keras_nachos.search.state_files import read_json
+from keras_nachos.search.state_files import write_json_atomically
 
 CANDIDATE_FILE = "candidate.json"
 MODEL_FILE = "eenn.keras"
@@ -70,18 +75,27 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         **kwargs,
     ):
         if not isinstance(search_space, SearchSpace):
-            raise invalid_value("search_space", "a SearchSpace", search_space)
-        if not 0 <= float(min_accuracy) < 1:
+            raise invalid_type("search_space", "a SearchSpace", search_space)
+        if min_accuracy is None or max_macs is None:
             raise invalid_value(
-                "min_accuracy", "a float in [0, 1)", min_accuracy
+                "min_accuracy" if min_accuracy is None else "max_macs",
+                "a number: the search needs both constraints",
+                None,
             )
-        if not float(max_macs) > 0:
-            raise invalid_value("max_macs", "a positive number", max_macs)
+        min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+        if evaluator_options is not None and not isinstance(
+            evaluator_options, dict
+        ):
+            raise invalid_type(
+                "evaluator_options", "a dict of CandidateEvaluator arguments",
+                evaluator_options,
+            )
         self.search_space = search_space
-        self.min_accuracy = float(min_accuracy)
-        self.max_macs = float(max_macs)
+        self.min_accuracy = min_accuracy
+        self.max_macs = max_macs
         self.evaluator_options = dict(evaluator_options or {})
         self.evaluator = None
+        self.evaluation = None
         oracle = NSGA2Oracle(
             population_size=population_size,
             generations=generations,
@@ -94,6 +108,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             preselect=preselect,
             seed=seed,
         )
+        _keep_resumable(kwargs)
         super().__init__(oracle=oracle, hypermodel=SpaceHyperModel(search_space),
                          **kwargs)
         self._search_start = None
@@ -128,6 +143,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             verbose=2 if verbose == 2 else 0,
             **self.evaluator_options,
         )
+        self.evaluation = CachedEvaluation(self.evaluator)
         self._verbose = verbose
         self._search_start = time.time()
         self._trials_done_at_start = len(self._finished_trials())
@@ -144,29 +160,39 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         return self.evaluator.static_costs(values)
 
     def run_trial(self, trial, *args, **kwargs):
-        values = trial.hyperparameters.values
-        try:
-            metrics, model = self.evaluator(values)
-        except (FloatingPointError, MemoryError) as error:
-            raise kt.errors.FailedTrialError(
-                f"{type(error).__name__}: {error}"
-            ) from error
-        except Exception as error:  # noqa: BLE001 - resource errors vary
-            if "OOM" in str(error) or "ResourceExhausted" in type(error).__name__:
-                raise kt.errors.FailedTrialError(f"out of memory: {error}") from error
-            raise
+        result = self.evaluation(trial.hyperparameters.values)
+        if result.status == "failed":
+            # Recorded as a failed trial; the search goes on.
+            raise kt.errors.FailedTrialError(result.reason)
         trial_dir = self.get_trial_dir(trial.trial_id)
         os.makedirs(trial_dir, exist_ok=True)
-        model.save(os.path.join(trial_dir, MODEL_FILE))
+        if self.evaluation.last_model is not None and not result.cached:
+            self.evaluation.last_model.save(os.path.join(trial_dir, MODEL_FILE))
         with open(os.path.join(trial_dir, CANDIDATE_FILE), "w") as f:
-            json.dump({"values": values, **metrics}, f)
-        if not (math.isfinite(metrics["accuracy"])
-                and math.isfinite(metrics["expected_macs"])):
-            raise kt.errors.FailedTrialError("non-finite objectives")
+            json.dump({"values": result.values, **result.metrics}, f)
         return {
-            "accuracy": metrics["accuracy"],
-            "expected_macs": metrics["expected_macs"],
+            "accuracy": result.accuracy,
+            "expected_macs": result.expected_macs,
         }
+
+    def save(self):
+        """Saves the oracle and the tuner's file, both atomically."""
+        if not self._is_worker():
+            self.oracle.save()
+        write_json_atomically(self._get_tuner_fname(), self.get_state())
+
+    def reload(self):
+        """Reloads the search; a damaged state file is named (see
+        `NSGA2Oracle.reload`)."""
+        if not self._is_worker():
+            self.oracle.reload()
+        self.set_state(
+            read_json(
+                self._get_tuner_fname(),
+                what="the tuner's own state",
+                remedy="write `{}` into it (it holds nothing else) and resume",
+            )
+        )
 
     def load_model(self, trial):
         return keras.models.load_model(
@@ -250,15 +276,25 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         return [dict(r) for r in self.oracle.archive]
 
 
-class SpaceHyperModel(kt.HyperModel):
-    """A Keras Tuner hypermodel that builds (repaired) candidates of a space."""
+def _keep_resumable(kwargs):
+    """Recreates a missing tuner file beside an existing oracle state.
 
-    def __init__(self, space):
-        super().__init__()
-        self.space = space
-
-    def build(self, hp):
-        return self.space.build(self.space.repair(hp.values))
+    Keras Tuner resumes only when its tuner file (`tuner0.json`, which holds
+    `{}`) exists, and otherwise starts the search over, writing over
+    `oracle.json`: a lost tuner file would lose the whole search.
+    """
+    if kwargs.get("overwrite"):
+        return
+    project = os.path.join(
+        kwargs.get("directory") or ".", kwargs.get("project_name") or "untitled_project"
+    )
+    tuner_file = os.path.join(
+        project, f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"
+    )
+    if os.path.exists(os.path.join(project, "oracle.json")) and not (
+        os.path.exists(tuner_file)
+    ):
+        write_json_atomically(tuner_file, {})
 
 
 def _hms(seconds):

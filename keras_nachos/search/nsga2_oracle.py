@@ -1,10 +1,8 @@
 """NSGA-II with Deb's constrained domination, as a Keras Tuner oracle.
 
-Genome: one gene in [0, 1) per non-`Fixed` hyperparameter of the search space
-(all of them, active or not, in the space's order, so every genome has the
-same length), mapped to values by each hyperparameter's own bijection
-`prob_to_value` / `value_to_prob`. Genes of inactive hyperparameters are
-carried along untouched.
+The oracle keeps the Keras Tuner hooks, the search state and the generation
+loop; the genome encoding is `genome`, the records `records`, the offspring
+pre-selection `preselection` and the constrained ranking `pareto`.
 
 Generation 0 is `population_size` random genomes. Each later generation breeds
 `population_size` offspring from the survivors (`selTournamentDCD`, SBX
@@ -12,23 +10,6 @@ crossover, polynomial mutation); once all are evaluated, survival is
 `selNSGA2(population + offspring, population_size)`. DEAP ranks through
 `ConstrainedFitness.dominates`, so feasible candidates beat infeasible ones and
 infeasible ones compete on their normalised violation.
-
-Offspring pre-selection (`preselect > 1`, what NACHOS' reference search does
-with its surrogates, METHODS.md section 4): each generation breeds
-`preselect * population_size` candidates with the same operators, drops those
-the `precheck` rejects (known infeasible without training: they never take a
-slot of the generation), predicts the objectives of the others with
-Gaussian-process regressions fit to every candidate trained so far (features:
-the candidate's values and, given `static_costs`, its first and last exit's
-MACs, known before training), and keeps `population_size` of them by
-`selNSGA2` on the predictions. Generation 0 (and any generation bred before
-4 candidates have been trained, when there is nothing to fit) draws
-`preselect * population_size` random candidates and, given `static_costs`,
-keeps `population_size` of the passing ones spread evenly over the range of
-their final exit's MACs (`stratified_by_cost`: the cheapest, the dearest and
-evenly spaced ranks between), so that the first trainings cover the MAC axis
-of the front instead of wherever random draws cluster; without
-`static_costs` it keeps the first `population_size` that pass.
 
 Evaluation contract (what a tuner's `run_trial` must return): a dict with the
 accuracy under `accuracy_key` and the expected MACs under `macs_key`. With the
@@ -39,49 +20,44 @@ requires a `"multi_objective"` key (its value is ignored here).
 
 import contextlib
 import copy
+import glob
 import json
 import math
+import os
 import random
 import sys
 import time
 
 import keras_tuner
-import numpy as np
 from deap import tools
-from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine import trial as trial_module
 
+from keras_nachos.checks import check_callable
+from keras_nachos.checks import check_float
+from keras_nachos.checks import check_int
+from keras_nachos.constraints import check_constraints
+from keras_nachos.constraints import is_admissible
+from keras_nachos.constraints import normalised_violation
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
-from keras_nachos.search.pareto import ConstrainedFitness
+from keras_nachos.search.genome import LOW
+from keras_nachos.search.genome import UP
+from keras_nachos.search.genome import GenomeCodec
 from keras_nachos.search.pareto import admissible_hypervolume
-from keras_nachos.search.pareto import check_constraints
 from keras_nachos.search.pareto import constrained_fronts
-from keras_nachos.search.pareto import is_admissible
 from keras_nachos.search.pareto import non_dominated
-from keras_nachos.search.pareto import normalised_violation
-
-# Genes live in [LOW, UP]: `prob_to_value` expects a probability below 1.
-LOW = 0.0
-UP = 1.0 - 1e-9
+from keras_nachos.search.preselection import Individual
+from keras_nachos.search.preselection import OffspringPreselection
+from keras_nachos.search.records import ArchiveEntry
+from keras_nachos.search.records import CandidateRecord
+from keras_nachos.search.records import candidate_key
+from keras_nachos.search.state_files import read_json
+from keras_nachos.search.state_files import write_json_atomically
 
 # Fitness of a failed candidate: worse than any measured one.
 FAILED_VIOLATION = math.inf
 
 TrialStatus = trial_module.TrialStatus
-
-
-class _Individual(list):
-    """A genome with a `ConstrainedFitness`, pointing back to its record."""
-
-    def __init__(self, genes, record=None):
-        super().__init__(genes)
-        self.fitness = ConstrainedFitness()
-        self.record = record
-
-
-def _canonical(values):
-    return json.dumps(values, sort_keys=True, default=str)
 
 
 def _random_state_to_json(state):
@@ -168,7 +144,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             Defaults to `1` (plain NSGA-II: every bred candidate is
             evaluated). With `k > 1`, `k * population_size` candidates are
             bred, screened by `precheck` and ranked by a surrogate, and
-            `population_size` are evaluated (see the module docstring). Each
+            `population_size` are evaluated (see `preselection`). Each
             candidate the pre-selection drops costs a `precheck` call (and
             one of `static_costs`), no training. Before there is anything
             to fit the surrogates to (generation 0), `static_costs` spreads
@@ -240,7 +216,13 @@ class NSGA2Oracle(keras_tuner.Oracle):
                 "a positive integer when `generations` is not given",
                 max_trials,
             )
-        check_constraints(min_accuracy, max_macs)
+        if min_accuracy is None or max_macs is None:
+            raise invalid_value(
+                "min_accuracy" if min_accuracy is None else "max_macs",
+                "a number (0.0 and float('inf') mean no constraint)",
+                None,
+            )
+        min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
         _check_probability("crossover_probability", crossover_probability)
         if mutation_probability is not None:
             _check_probability("mutation_probability", mutation_probability)
@@ -248,10 +230,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             ("eta_crossover", eta_crossover),
             ("eta_mutation", eta_mutation),
         ):
-            if isinstance(eta, bool) or not (
-                isinstance(eta, (int, float)) and eta >= 0
-            ):
-                raise invalid_value(name, "a non-negative number", eta)
+            check_float(name, eta, low=0.0, expected="a non-negative number")
         for name, key in (
             ("accuracy_key", accuracy_key),
             ("macs_key", macs_key),
@@ -264,8 +243,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             ("precheck", precheck),
             ("static_costs", static_costs),
         ):
-            if fn is not None and not callable(fn):
-                raise invalid_type(name, "a callable or `None`", fn)
+            check_callable(name, fn)
 
         if max_trials is None:
             max_trials = population_size * generations
@@ -286,8 +264,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
         )
         self.population_size = population_size
         self.generations = generations
-        self.min_accuracy = float(min_accuracy)
-        self.max_macs = float(max_macs)
+        self.min_accuracy = min_accuracy
+        self.max_macs = max_macs
         self.crossover_probability = crossover_probability
         self.mutation_probability = mutation_probability
         self.eta_crossover = eta_crossover
@@ -298,10 +276,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
         self.precheck = precheck
         self.static_costs = static_costs
         self.preselect = preselect
-        # Memos of `precheck` and `static_costs` by candidate key (rebuilt
-        # after a resume: both are deterministic).
-        self._precheck_memo = {}
-        self._cost_memo = {}
+        self._preselection = OffspringPreselection(
+            population_size, min_accuracy, max_macs, precheck, static_costs
+        )
         # Seconds a distributed worker waits before asking again when the
         # generation is all handed out (never reached in a single process).
         self.idle_sleep = 0.5
@@ -313,18 +290,14 @@ class NSGA2Oracle(keras_tuner.Oracle):
         )
         self._started = False
         self._finished = False
-        # Positions in `hyperparameters.space` of the hyperparameters that are
-        # genes, fixed when generation 0 is drawn.
-        self._gene_positions = []
-        self._gene_names = []
+        # The genome encoding, fixed when generation 0 is drawn.
+        self._codec = GenomeCodec([])
         self._generation = 0
-        # Records: {"genome", "values", "key", "state" ("queued", "pending",
-        # "done"), "trial_id", "generation", "fitness" [acc, macs] or None,
-        # "failed"}.
-        self._population = []
-        self._offspring = []
+        self._population = []  # CandidateRecords
+        self._offspring = []  # CandidateRecords
+        # Candidate key -> {"fitness": [acc, macs] or None, "failed": bool}.
         self._cache = {}
-        self._archive = []
+        self._archive = []  # ArchiveEntries
         self._hypervolume_history = []
         self._issued = 0
         self._total_evaluations = 0
@@ -341,21 +314,20 @@ class NSGA2Oracle(keras_tuner.Oracle):
     def archive(self):
         """List of dicts, one per unique evaluated candidate, in order.
 
-        Keys: `trial_id` (None for prechecked candidates), `values`,
-        `accuracy`, `macs` (None when failed), `feasible`, `violation`
-        (normalised; `inf` when failed), `generation`, `status`
-        (`"completed"`, `"failed"` or `"skipped"` for prechecked candidates)
-        and `reason` (why it failed or was skipped, else None).
+        Keys (see `ArchiveEntry`): `trial_id` (None for prechecked
+        candidates), `values`, `accuracy`, `macs` (None when failed),
+        `feasible`, `violation` (normalised; `inf` when failed),
+        `generation`, `status` (`"completed"`, `"failed"` or `"skipped"` for
+        prechecked candidates) and `reason` (why it failed or was skipped,
+        else None).
         """
-        return [
-            dict(entry, values=dict(entry["values"])) for entry in self._archive
-        ]
+        return [entry.to_json() for entry in self._archive]
 
     def record_for(self, trial_id):
-        """Returns the archive entry of a trial (a copy), or None if unknown."""
+        """Returns the archive entry of a trial (a dict), or None if unknown."""
         for entry in self._archive:
-            if entry["trial_id"] == trial_id:
-                return dict(entry, values=dict(entry["values"]))
+            if entry.trial_id == trial_id:
+                return entry.to_json()
         return None
 
     @property
@@ -387,8 +359,13 @@ class NSGA2Oracle(keras_tuner.Oracle):
         """Index of the generation being evaluated."""
         return self._generation
 
-    def _completed_entries(self):
-        return [e for e in self.archive if e["status"] == "completed"]
+    @property
+    def finished(self):
+        """Whether the last generation (or the budget) is done."""
+        return self._finished
+
+    def _completed(self):
+        return [e for e in self._archive if e.status == "completed"]
 
     def pareto_front(self):
         """Completed candidates no other completed one Pareto-dominates.
@@ -396,10 +373,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
         Plain dominance on (accuracy max, MACs min), constraints ignored.
         Sorted by accuracy, best first.
         """
-        front = non_dominated(
-            self._completed_entries(), key=lambda e: (e["accuracy"], e["macs"])
-        )
-        return sorted(front, key=lambda e: (-e["accuracy"], e["macs"]))
+        front = non_dominated(self._completed(), key=lambda e: (e.accuracy, e.macs))
+        front = sorted(front, key=lambda e: (-e.accuracy, e.macs))
+        return [e.to_json() for e in front]
 
     def admissible_front(self):
         """The Pareto front of the admissible completed candidates.
@@ -407,16 +383,15 @@ class NSGA2Oracle(keras_tuner.Oracle):
         Every returned candidate satisfies both constraints. Sorted by
         accuracy, best first.
         """
-        feasible = [e for e in self._completed_entries() if e["feasible"]]
-        front = non_dominated(
-            feasible, key=lambda e: (e["accuracy"], e["macs"])
-        )
-        return sorted(front, key=lambda e: (-e["accuracy"], e["macs"]))
+        feasible = [e for e in self._completed() if e.feasible]
+        front = non_dominated(feasible, key=lambda e: (e.accuracy, e.macs))
+        front = sorted(front, key=lambda e: (-e.accuracy, e.macs))
+        return [e.to_json() for e in front]
 
     def admissible_hypervolume(self):
         """Admissible hypervolume of all completed candidates so far."""
         return admissible_hypervolume(
-            [(e["accuracy"], e["macs"]) for e in self._completed_entries()],
+            [(e.accuracy, e.macs) for e in self._completed()],
             self.min_accuracy,
             self.max_macs,
         )
@@ -458,7 +433,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             if self._finished or self._budget_spent():
                 return {"status": TrialStatus.STOPPED}
             record = next(
-                (r for r in self._offspring if r["state"] == "queued"), None
+                (r for r in self._offspring if r.state == "queued"), None
             )
             if record is None:
                 if self._requeue_orphans():
@@ -469,12 +444,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
             if self._score_without_training(record):
                 self._maybe_end_generation()
                 continue
-            record["state"] = "pending"
-            record["trial_id"] = trial_id
-            return {
-                "status": TrialStatus.RUNNING,
-                "values": dict(record["values"]),
-            }
+            record.state = "pending"
+            record.trial_id = trial_id
+            return {"status": TrialStatus.RUNNING, "values": dict(record.values)}
 
     def score_trial(self, trial):
         """Sets `trial.score` to the trial's accuracy (NaN if unusable).
@@ -503,23 +475,23 @@ class NSGA2Oracle(keras_tuner.Oracle):
         records = [
             r
             for r in self._offspring
-            if r["state"] == "pending" and r["trial_id"] == trial.trial_id
+            if r.state == "pending" and r.trial_id == trial.trial_id
         ]
         if not records:
             return
         if trial.status == TrialStatus.COMPLETED:
             accuracy, macs, _ = self._read_objectives(trial)
-            result = {"fitness": [accuracy, macs], "failed": False}
+            outcome = {"fitness": [accuracy, macs], "failed": False}
             status, reason = "completed", None
         else:
-            result = {"fitness": None, "failed": True}
+            outcome = {"fitness": None, "failed": True}
             status = "failed"
             reason = _last_line(trial.message) or "The trial failed."
         self._record_evaluation(
-            records[0], result, status, reason, trial_id=trial.trial_id
+            records[0], outcome, status, reason, trial_id=trial.trial_id
         )
         for record in records[1:]:
-            self._assign(record, result)
+            self._assign(record, outcome)
         self._maybe_end_generation()
         # `Oracle.end_trial` saved before this trial was learnt.
         self.save()
@@ -574,13 +546,15 @@ class NSGA2Oracle(keras_tuner.Oracle):
         state["nsga2"] = {
             "started": self._started,
             "finished": self._finished,
-            "gene_positions": list(self._gene_positions),
-            "gene_names": list(self._gene_names),
+            "gene_positions": list(self._codec.gene_positions),
+            "gene_names": self._codec.gene_names(self.hyperparameters)
+            if self._started
+            else [],
             "generation": self._generation,
-            "population": self._population,
-            "offspring": self._offspring,
+            "population": [r.to_json() for r in self._population],
+            "offspring": [r.to_json() for r in self._offspring],
             "cache": self._cache,
-            "archive": self._archive,
+            "archive": [e.to_json() for e in self._archive],
             "hypervolume_history": self._hypervolume_history,
             "issued": self._issued,
             "total_evaluations": self._total_evaluations,
@@ -591,6 +565,104 @@ class NSGA2Oracle(keras_tuner.Oracle):
         # A deep copy through JSON, so the caller cannot alias live records.
         return json.loads(json.dumps(state))
 
+    # ------------------------------------------------------------------
+    # State files.
+
+    def save(self):
+        """Writes `oracle.json` atomically, keeping the previous one beside it.
+
+        (Keras Tuner writes it in place: a kill in the middle of the write
+        would leave half a file.)
+        """
+        write_json_atomically(
+            self._get_oracle_fname(), self.get_state(), keep_previous=True
+        )
+
+    def _save_trial(self, trial):
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        write_json_atomically(path, trial.get_state())
+
+    def reload(self):
+        """Reloads the search from its folder, or says which file is damaged.
+
+        What Keras Tuner's `Oracle.reload` does (the trials from their own
+        files, then the oracle's state; running trials are retried), with
+        every file read through `read_json`, so a damaged one is named with
+        what to do. A trial folder that was deleted is rebuilt from the
+        archive in `oracle.json` when its result is there (nothing is lost)
+        and its candidate is trained again otherwise.
+        """
+        oracle_file = self._get_oracle_fname()
+        state = read_json(
+            oracle_file,
+            what="the search's generations, cache and archive",
+            remedy=(
+                f"the state one save earlier is in {oracle_file}.previous: "
+                "copy it over this file and resume (at most the last trial "
+                "is trained again), or start over with overwrite=True "
+                "(`--overwrite`)"
+            ),
+        )
+        self.trials = {}
+        pattern = os.path.join(self._project_dir, "trial_*", "trial.json")
+        for path in sorted(glob.glob(pattern)):
+            trial_state = read_json(
+                path,
+                what="one trial's values, status and metrics",
+                remedy=(
+                    f"restore it, or delete {path}: the search then rebuilds "
+                    "the trial from oracle.json (or trains its candidate "
+                    "again if it had not finished)"
+                ),
+            )
+            trial = trial_module.Trial.from_state(trial_state)
+            self.trials[trial.trial_id] = trial
+        self._rebuild_missing_trials(state)
+        self.set_state(state)
+        # As Keras Tuner does: trials that were running are retried.
+        for trial in self.ongoing_trials.values():
+            self._retry_queue.append(trial.trial_id)
+        self.ongoing_trials = {}
+
+    def _rebuild_missing_trials(self, state):
+        """Recreates deleted trial files from the archive (in `state`)."""
+        archive = {
+            e["trial_id"]: e
+            for e in state.get("nsga2", {}).get("archive", [])
+            if e.get("trial_id") is not None
+        }
+        known = set(self.trials)
+        for trial_id in list(state.get("start_order", [])):
+            if trial_id in known:
+                continue
+            entry = archive.get(trial_id)
+            if entry is None:  # It was running: drop it, it is re-queued.
+                state["start_order"].remove(trial_id)
+                state["ongoing_trials"] = {
+                    k: v for k, v in state["ongoing_trials"].items()
+                    if v != trial_id
+                }
+                if trial_id in state.get("end_order", []):
+                    state["end_order"].remove(trial_id)
+                continue
+            hps = keras_tuner.HyperParameters.from_config(
+                state["hyperparameters"]
+            )
+            hps.values = dict(entry["values"])
+            failed = entry["status"] == "failed"
+            trial = trial_module.Trial(
+                hps,
+                trial_id=trial_id,
+                status=TrialStatus.FAILED if failed else TrialStatus.COMPLETED,
+                message=entry.get("reason"),
+            )
+            if not failed:
+                trial.metrics.update(self.accuracy_key, entry["accuracy"])
+                trial.metrics.update(self.macs_key, entry["macs"])
+                trial.score = entry["accuracy"]
+            self.trials[trial_id] = trial
+            self._save_trial(trial)
+
     def set_state(self, state):
         # `HyperParameters.from_config` (in `Oracle.set_state`) rewrites the
         # conditions of the config it is given: keep the caller's state intact.
@@ -599,13 +671,12 @@ class NSGA2Oracle(keras_tuner.Oracle):
         mine = state["nsga2"]
         self._started = mine["started"]
         self._finished = mine["finished"]
-        self._gene_positions = mine["gene_positions"]
-        self._gene_names = mine["gene_names"]
+        self._codec = GenomeCodec(mine["gene_positions"])
         self._generation = mine["generation"]
-        self._population = mine["population"]
-        self._offspring = mine["offspring"]
+        self._population = [CandidateRecord.from_json(r) for r in mine["population"]]
+        self._offspring = [CandidateRecord.from_json(r) for r in mine["offspring"]]
         self._cache = mine["cache"]
-        self._archive = mine["archive"]
+        self._archive = [ArchiveEntry.from_json(e) for e in mine["archive"]]
         self._hypervolume_history = mine["hypervolume_history"]
         self._issued = mine["issued"]
         self._total_evaluations = mine["total_evaluations"]
@@ -614,17 +685,11 @@ class NSGA2Oracle(keras_tuner.Oracle):
         self._random_state = mine["random_state"]
 
     # ------------------------------------------------------------------
-    # Genome encoding.
+    # Generation 0 and new records.
 
     def _start(self):
-        space = self.hyperparameters.space
-        self._gene_positions = [
-            i
-            for i, hp in enumerate(space)
-            if not isinstance(hp, hp_module.Fixed)
-        ]
-        self._gene_names = [space[i].name for i in self._gene_positions]
-        if not self._gene_positions:
+        self._codec = GenomeCodec.for_space(self.hyperparameters)
+        if not len(self._codec):
             raise ValueError(
                 "`NSGA2Oracle` found no tunable hyperparameter in the search "
                 "space when the search started. Declare the space up front: "
@@ -637,7 +702,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
         def draw():
             with self._own_random():
                 return [
-                    [random.uniform(LOW, UP) for _ in self._gene_positions]
+                    [random.uniform(LOW, UP) for _ in range(len(self._codec))]
                     for _ in range(self.population_size * self.preselect)
                 ]
 
@@ -647,51 +712,16 @@ class NSGA2Oracle(keras_tuner.Oracle):
             self._offspring = self._preselect(draw)
         self._started = True
 
-    def _decode(self, genome, overrides=None):
-        """Returns `(values, active gene indices)` of a genome.
-
-        `overrides` (repaired values) win over the genes.
-        """
-        hps = self.hyperparameters.copy()
-        hps.values = {}
-        gene_of = {pos: j for j, pos in enumerate(self._gene_positions)}
-        active_genes = []
-        for pos, hp in enumerate(hps.space):
-            if not hps.is_active(hp):
-                continue
-            if overrides is not None and hp.name in overrides:
-                value = overrides[hp.name]
-            elif pos in gene_of:
-                value = hp.prob_to_value(genome[gene_of[pos]])
-            else:  # `Fixed`, or a hyperparameter that appeared later.
-                value = hp.default
-            hps.values[hp.name] = value
-            if pos in gene_of:
-                active_genes.append(gene_of[pos])
-        return dict(hps.values), active_genes
-
     def _new_record(self, genome):
-        genome = [min(UP, max(LOW, float(g))) for g in genome]
-        values, active_genes = self._decode(genome)
-        if self.repair is not None:
-            repaired = self.repair(dict(values))
-            values, active_genes = self._decode(genome, overrides=repaired)
-            space = self.hyperparameters.space
-            for j in active_genes:
-                hp = space[self._gene_positions[j]]
-                if hp.prob_to_value(genome[j]) != values[hp.name]:
-                    prob = hp.value_to_prob(values[hp.name])
-                    genome[j] = min(UP, max(LOW, float(prob)))
-        return {
-            "genome": genome,
-            "values": values,
-            "key": _canonical(values),
-            "state": "queued",
-            "trial_id": None,
-            "generation": self._generation,
-            "fitness": None,
-            "failed": False,
-        }
+        genome, values = self._codec.decode_repaired(
+            self.hyperparameters, genome, self.repair
+        )
+        return CandidateRecord(
+            genome=genome,
+            values=values,
+            key=candidate_key(values),
+            generation=self._generation,
+        )
 
     # ------------------------------------------------------------------
     # Evaluation bookkeeping.
@@ -701,7 +731,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
 
     def _score_without_training(self, record):
         """Scores a record from the cache or the precheck; True if scored."""
-        cached = self._cache.get(record["key"])
+        cached = self._cache.get(record.key)
         if cached is not None:
             self._assign(record, cached)
             return True
@@ -709,17 +739,15 @@ class NSGA2Oracle(keras_tuner.Oracle):
             (
                 r
                 for r in self._offspring
-                if r["state"] == "pending" and r["key"] == record["key"]
+                if r.state == "pending" and r.key == record.key
             ),
             None,
         )
         if in_flight is not None:  # Distributed only: wait on that trial.
-            record["state"] = "pending"
-            record["trial_id"] = in_flight["trial_id"]
+            record.state = "pending"
+            record.trial_id = in_flight.trial_id
             return True
-        if self.precheck is None:
-            return False
-        outcome = self._precheck_outcome(record)
+        outcome = self._preselection.precheck_outcome(record)
         if outcome is None:
             return False
         fitness = None
@@ -737,20 +765,17 @@ class NSGA2Oracle(keras_tuner.Oracle):
             )
         reason = outcome.get("skipped") or "precheck"
         self._record_evaluation(
-            record,
-            {"fitness": fitness, "failed": False},
-            "skipped",
-            str(reason),
+            record, {"fitness": fitness, "failed": False}, "skipped", str(reason)
         )
         return True
 
-    def _record_evaluation(self, record, result, status, reason, trial_id=None):
-        self._cache[record["key"]] = result
-        if result["failed"]:
+    def _record_evaluation(self, record, outcome, status, reason, trial_id=None):
+        self._cache[record.key] = outcome
+        if outcome["failed"]:
             accuracy = macs = None
             feasible, violation = False, FAILED_VIOLATION
         else:
-            accuracy, macs = result["fitness"]
+            accuracy, macs = outcome["fitness"]
             feasible = is_admissible(
                 accuracy, macs, self.min_accuracy, self.max_macs
             )
@@ -758,24 +783,22 @@ class NSGA2Oracle(keras_tuner.Oracle):
                 accuracy, macs, self.min_accuracy, self.max_macs
             )
         self._archive.append(
-            {
-                "trial_id": trial_id,
-                "values": dict(record["values"]),
-                "accuracy": accuracy,
-                "macs": macs,
-                "feasible": feasible,
-                "violation": violation,
-                "generation": record["generation"],
-                "status": status,
-                "reason": reason,
-            }
+            ArchiveEntry(
+                trial_id=trial_id,
+                values=dict(record.values),
+                accuracy=accuracy,
+                macs=macs,
+                feasible=feasible,
+                violation=violation,
+                generation=record.generation,
+                status=status,
+                reason=reason,
+            )
         )
-        self._assign(record, result)
+        self._assign(record, outcome)
 
-    def _assign(self, record, result):
-        record["fitness"] = result["fitness"]
-        record["failed"] = result["failed"]
-        record["state"] = "done"
+    def _assign(self, record, outcome):
+        record.assign(outcome)
         self._total_evaluations += 1
 
     def _requeue_orphans(self):
@@ -790,12 +813,12 @@ class NSGA2Oracle(keras_tuner.Oracle):
         orphans = [
             r
             for r in self._offspring
-            if r["state"] == "pending" and r["trial_id"] not in live
+            if r.state == "pending" and r.trial_id not in live
         ]
         for record in orphans:
             self._dirty = True
-            record["state"] = "queued"
-            record["trial_id"] = None
+            record.state = "queued"
+            record.trial_id = None
             self._issued -= 1
         return bool(orphans)
 
@@ -818,12 +841,12 @@ class NSGA2Oracle(keras_tuner.Oracle):
     # Generations.
 
     def _individual(self, record):
-        individual = _Individual(record["genome"], record)
-        if record["failed"]:
+        individual = Individual(record.genome, record)
+        if record.failed:
             individual.fitness.values = (0.0, 0.0)
             individual.fitness.violation = FAILED_VIOLATION
         else:
-            accuracy, macs = record["fitness"]
+            accuracy, macs = record.fitness
             individual.fitness.values = (accuracy, macs)
             individual.fitness.violation = normalised_violation(
                 accuracy, macs, self.min_accuracy, self.max_macs
@@ -831,9 +854,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
         return individual
 
     def _maybe_end_generation(self):
-        if not self._offspring or any(
-            r["state"] != "done" for r in self._offspring
-        ):
+        if not self._offspring or any(r.state != "done" for r in self._offspring):
             return
         union = [
             self._individual(r) for r in self._population + self._offspring
@@ -858,7 +879,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
         parents = [self._individual(r) for r in self._population]
         indpb = self.mutation_probability
         if indpb is None:
-            indpb = 1.0 / max(1, len(self._gene_positions))
+            indpb = 1.0 / max(1, len(self._codec))
         with self._own_random():
             # Crowding distances for the tournament, over the parents' fronts.
             parents = tools.selNSGA2(parents, len(parents), nd="standard")
@@ -868,7 +889,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             with self._own_random():
                 for _ in range(self.preselect):
                     chosen = tools.selTournamentDCD(parents, len(parents))
-                    brood = [_Individual(list(parent)) for parent in chosen]
+                    brood = [Individual(list(parent)) for parent in chosen]
                     for first, second in zip(brood[::2], brood[1::2]):
                         if random.random() <= self.crossover_probability:
                             tools.cxSimulatedBinaryBounded(
@@ -890,133 +911,19 @@ class NSGA2Oracle(keras_tuner.Oracle):
             return self._distinct_records(breed())
         return self._preselect(breed)
 
-    # ------------------------------------------------------------------
-    # Pre-selection.
-
-    def _precheck_outcome(self, record):
-        if self.precheck is None:
-            return None
-        key = record["key"]
-        if key not in self._precheck_memo:
-            self._precheck_memo[key] = self.precheck(dict(record["values"]))
-        return self._precheck_memo[key]
-
-    def _costs(self, key, values):
-        if self.static_costs is None:
-            return None
-        if key not in self._cost_memo:
-            costs = [float(c) for c in self.static_costs(dict(values))]
-            self._cost_memo[key] = costs
-        return self._cost_memo[key]
-
-    def _preselect(self, make_genomes, max_rounds=10):
-        """Breeds with `make_genomes()` and keeps `population_size` records.
-
-        Rounds of `make_genomes()` are drawn until at least
-        `population_size` candidates pass the precheck (at most
-        `max_rounds`); then the surrogate ranks the passing ones (see the
-        module docstring). Prechecked candidates fill the slots only when
-        too few pass.
-        """
-        size = self.population_size
-        records, passing, rejected, seen = [], [], [], set()
-        for _ in range(max_rounds):
-            fresh = self._distinct_records(make_genomes(), seen=seen)
-            records.extend(fresh)
-            for record in fresh:
-                if self._precheck_outcome(record) is None:
-                    passing.append(record)
-                else:
-                    rejected.append(record)
-            if len(passing) >= size:
-                break
-        if len(passing) <= size:
-            chosen = passing + rejected[: size - len(passing)]
-        else:
-            predictions = self._predict(passing)
-            if predictions is None:
-                chosen = self._stratify(passing, size)
-            else:
-                individuals = []
-                for record, (accuracy, macs) in zip(passing, predictions):
-                    individual = _Individual(record["genome"], record)
-                    individual.fitness.values = (accuracy, macs)
-                    individual.fitness.violation = normalised_violation(
-                        accuracy, macs, self.min_accuracy, self.max_macs
-                    )
-                    individuals.append(individual)
-                with self._own_random():
-                    kept = tools.selNSGA2(individuals, size, nd="standard")
-                kept_ids = {id(individual.record) for individual in kept}
-                chosen = [r for r in passing if id(r) in kept_ids]
-        chosen_ids = {id(r) for r in chosen}
-        dropped = [r for r in records if id(r) not in chosen_ids]
-        self._screened += len(dropped)
-        self._screened_infeasible += sum(
-            1 for r in rejected if id(r) not in chosen_ids
+    def _preselect(self, make_genomes):
+        """`population_size` records of the genomes `make_genomes()` breeds."""
+        seen = set()
+        scratch = self.hyperparameters.copy()
+        chosen, dropped, dropped_infeasible = self._preselection.select(
+            lambda: self._distinct_records(make_genomes(), seen=seen),
+            self._completed(),
+            lambda key, values: self._codec.features(scratch, values),
+            self._own_random,
         )
+        self._screened += dropped
+        self._screened_infeasible += dropped_infeasible
         return chosen
-
-    def _stratify(self, records, size):
-        """`size` records spread over their final exit's MACs (in order)."""
-        if self.static_costs is None:
-            return records[:size]
-        costs = [self._costs(r["key"], r["values"])[-1] for r in records]
-        kept = set(stratified_by_cost(costs, size))
-        return [r for i, r in enumerate(records) if i in kept]
-
-    def _features(self, hps, key, values):
-        """Surrogate features; `hps` is a scratch copy of the space."""
-        hps.values = dict(values)
-        features = []
-        for pos in self._gene_positions:
-            hp = hps.space[pos]
-            if hp.name in values and hps.is_active(hp):
-                features.append(float(hp.value_to_prob(values[hp.name])))
-            else:
-                features.append(0.5)
-        costs = self._costs(key, values)
-        if costs is not None:
-            scale = self.max_macs if math.isfinite(self.max_macs) else 1.0
-            features.extend(
-                math.log10(max(c, 1.0) / scale) for c in (costs[0], costs[-1])
-            )
-        return features
-
-    def _predict(self, records, min_points=4):
-        """Surrogate `(accuracy, expected MACs)` of records, or None.
-
-        None until `min_points` candidates have been trained.
-        """
-        trained = [
-            e
-            for e in self._archive
-            if e["status"] == "completed" and e["macs"] and e["macs"] > 0
-        ]
-        if len(trained) < min_points:
-            return None
-        hps = self.hyperparameters.copy()
-        x = np.array(
-            [
-                self._features(hps, _canonical(e["values"]), e["values"])
-                for e in trained
-            ]
-        )
-        query = np.array(
-            [self._features(hps, r["key"], r["values"]) for r in records]
-        )
-        accuracy = gp_predict(x, np.array([e["accuracy"] for e in trained]), query)
-        log_macs = gp_predict(
-            x, np.log(np.array([e["macs"] for e in trained])), query
-        )
-        predictions = []
-        for record, acc, log_m in zip(records, accuracy, log_macs):
-            macs = math.exp(log_m)
-            costs = self._costs(record["key"], record["values"])
-            if costs is not None:
-                macs = min(max(macs, costs[0]), costs[-1])
-            predictions.append((float(min(1.0, max(0.0, acc))), float(macs)))
-        return predictions
 
     def _distinct_records(self, children, max_retries=20, seen=None):
         """Records of the children, re-mutating those already evaluated.
@@ -1030,17 +937,17 @@ class NSGA2Oracle(keras_tuner.Oracle):
         if seen is None:
             seen = set()
         seen.update(self._cache)
-        seen.update(r["key"] for r in self._population)
+        seen.update(r.key for r in self._population)
         records = []
         for child in children:
             record = self._new_record(list(child))
             for _ in range(max_retries):
-                if record["key"] not in seen:
+                if record.key not in seen:
                     break
                 with self._own_random():
                     child[random.randrange(len(child))] = random.uniform(LOW, UP)
                 record = self._new_record(list(child))
-            seen.add(record["key"])
+            seen.add(record.key)
             records.append(record)
         return records
 
@@ -1056,67 +963,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
             random.setstate(outer)
 
 
-def stratified_by_cost(costs, size):
-    """Indices of `size` of `costs` at evenly spaced ranks of their order.
-
-    Always the cheapest and (for `size > 1`) the dearest; equal costs are
-    ordered by index, so the answer is deterministic. Returns the indices in
-    increasing order; all of them if `size >= len(costs)`.
-    """
-    order = sorted(range(len(costs)), key=lambda i: (costs[i], i))
-    if size >= len(order):
-        return sorted(order)
-    if size == 1:
-        return [order[0]]
-    last = len(order) - 1
-    ranks = [round(k * last / (size - 1)) for k in range(size)]
-    # `round` never maps two of `size <= len(costs)` evenly spaced points to
-    # one rank (their spacing is at least 1).
-    return sorted(order[r] for r in ranks)
-
-
-def gp_predict(x, y, query, noise=0.1):
-    """Posterior mean of a Gaussian-process regression (RBF kernel).
-
-    Targets are standardised; the length scale is the median distance
-    between training points; `noise` is the noise variance relative to the
-    targets' variance.
-    """
-    x = np.asarray(x, "float64")
-    query = np.asarray(query, "float64")
-    y = np.asarray(y, "float64")
-    mean, scale = y.mean(), y.std()
-    if not scale > 0:
-        return np.full(len(query), mean)
-    targets = (y - mean) / scale
-
-    def sq_dist(a, b):
-        return np.maximum(
-            (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0.0
-        )
-
-    d_train = sq_dist(x, x)
-    positive = d_train[d_train > 0]
-    length2 = float(np.median(positive)) if positive.size else 1.0
-    kernel = np.exp(-d_train / (2 * length2)) + noise * np.eye(len(x))
-    weights = np.linalg.solve(kernel, targets)
-    cross = np.exp(-sq_dist(query, x) / (2 * length2))
-    return mean + scale * (cross @ weights)
-
-
 def _check_positive_int(name, value, expected):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < 1
-    ):
-        raise invalid_value(name, expected, value)
+    check_int(name, value, min_value=1, expected=expected)
 
 
 def _check_probability(name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 <= value <= 1
-    ):
-        raise invalid_value(name, "a float between 0 and 1", value)
+    check_float(name, value, 0.0, 1.0, expected="a float between 0 and 1")

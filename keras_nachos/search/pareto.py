@@ -3,22 +3,8 @@
 A candidate has two objectives, accuracy (maximised) and expected MACs
 (minimised), and two constraints, `accuracy >= min_accuracy` (A_min) and
 `macs <= max_macs` (M_max). Everything is measured in the normalised space of
-METHODS.md section 5:
-
-    f1 = (1 - accuracy) / (1 - A_min),    f2 = macs / M_max,
-
-where the admissible region is the box `f1 <= 1, f2 <= 1` and (1, 1) is the
-constraint corner. The constraint violation of a candidate is its L1 distance
-beyond that corner in the same space:
-
-    violation = max(0, f1 - 1) + max(0, f2 - 1)
-              = max(0, A_min - acc) / (1 - A_min)
-                + max(0, macs - M_max) / M_max,
-
-so one unit of violation weighs an accuracy shortfall and a MAC overrun by the
-same yardstick the hypervolume uses (an accuracy shortfall is measured in units
-of the admissible error range `1 - A_min`, not of `A_min`, which also keeps
-`A_min = 0` well defined).
+METHODS.md section 5, with the library's one violation measure
+(`keras_nachos.constraints.normalised_violation`).
 
 DEAP stays behind this module and the oracle: `ConstrainedFitness` subclasses
 `deap.base.Fitness` (never `creator.create`, which rewrites module globals, and
@@ -32,7 +18,9 @@ from deap import base
 from deap import tools
 from deap.benchmarks import tools as benchmark_tools
 
-from keras_nachos.errors import invalid_value
+from keras_nachos.constraints import check_constraints
+from keras_nachos.constraints import is_admissible
+from keras_nachos.constraints import normalised_violation
 
 
 class ConstrainedFitness(base.Fitness):
@@ -102,52 +90,6 @@ class ConstrainedFitness(base.Fitness):
             f"{self.__class__.__name__}({self.values if self.valid else ()!r}, "
             f"violation={self.violation!r})"
         )
-
-
-def check_constraints(min_accuracy, max_macs):
-    """Raises a `ValueError` unless `0 <= min_accuracy < 1`, `max_macs > 0`."""
-    if not (
-        isinstance(min_accuracy, (int, float))
-        and not isinstance(min_accuracy, bool)
-        and 0.0 <= min_accuracy < 1.0
-    ):
-        raise invalid_value("min_accuracy", "a float in [0, 1)", min_accuracy)
-    if not (
-        isinstance(max_macs, (int, float))
-        and not isinstance(max_macs, bool)
-        and max_macs > 0
-    ):
-        raise invalid_value(
-            "max_macs", "a positive number (or `float('inf')`)", max_macs
-        )
-
-
-def normalised_violation(accuracy, macs, min_accuracy, max_macs):
-    """Returns the normalised constraint violation of a candidate.
-
-    `max(0, A_min - accuracy) / (1 - A_min) + max(0, macs - M_max) / M_max`:
-    the L1 distance beyond the constraint corner (1, 1) of the normalised
-    objective space. `0.0` means admissible. An infinite `max_macs` means no
-    MAC constraint.
-
-    Args:
-        accuracy: Float in [0, 1].
-        macs: Float, expected MACs per sample.
-        min_accuracy: Float in [0, 1), A_min.
-        max_macs: Positive float, M_max (may be `float("inf")`).
-
-    Returns:
-        A non-negative float.
-    """
-    violation = max(0.0, min_accuracy - accuracy) / (1.0 - min_accuracy)
-    if not math.isinf(max_macs):
-        violation += max(0.0, macs - max_macs) / max_macs
-    return float(violation)
-
-
-def is_admissible(accuracy, macs, min_accuracy, max_macs):
-    """Whether `accuracy >= min_accuracy` and `macs <= max_macs`."""
-    return accuracy >= min_accuracy and macs <= max_macs
 
 
 def _pareto_dominates(a, b):
@@ -250,7 +192,9 @@ def admissible_hypervolume(points, min_accuracy, max_macs, key=None):
     Returns:
         A float in [0, 1]; `0.0` when no point is admissible.
     """
-    check_constraints(min_accuracy, max_macs)
+    min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+    min_accuracy = 0.0 if min_accuracy is None else min_accuracy
+    max_macs = math.inf if max_macs is None else max_macs
     front = []
     for point in points:
         accuracy, macs = key(point) if key else point

@@ -1,45 +1,22 @@
 """The joint search space: backbone blocks, exit placement and head designs."""
 
 import copy
-import json
 
 import keras
 import keras_tuner as kt
 import numpy as np
 
-from keras_nachos import heads as heads_module
-from keras_nachos.models import EarlyExitModel
+from keras_nachos.checks import check_bool
+from keras_nachos.checks import check_choice
+from keras_nachos.checks import check_int
+from keras_nachos.checks import check_ints
 from keras_nachos.errors import invalid_value
+from keras_nachos.models import EarlyExitModel
 from keras_nachos.search.blocks import BN_MOMENTUM
 from keras_nachos.search.blocks import get_block
-
-_HEAD_BUILDERS = {
-    "global_pool": lambda k, width, conf, name: heads_module.GlobalPoolHead(
-        k, hidden_units=width or None, confidence=conf, name=name
-    ),
-    "sdn": lambda k, width, conf, name: heads_module.MixedPoolHead(
-        k, confidence=conf, name=name
-    ),
-    "conv": lambda k, width, conf, name: heads_module.ConvHead(
-        k, filters=tuple(max(4, width or 16) * m for m in (1, 2, 4)),
-        pool_size=2, confidence=conf, name=name,
-    ),
-}
-
-
-def register_head(name, builder):
-    """Registers a head design usable in `SearchSpace(head_types=[...])`.
-
-    Args:
-        name: String.
-        builder: Callable `builder(num_classes, width, confidence, name)`
-            returning an `ExitHead` (`width` is the searched head width).
-    """
-    if not isinstance(name, str) or not callable(builder):
-        raise invalid_value("builder", "a name and a callable", builder)
-    _HEAD_BUILDERS[name] = builder
-    return builder
-
+from keras_nachos.search.head_designs import head_designs
+from keras_nachos.search.head_designs import make_head
+from keras_nachos.search.records import candidate_key
 
 class SearchSpace:
     """A serialisable NACHOS search space over early-exit networks.
@@ -98,45 +75,55 @@ class SearchSpace:
         confidence=False,
         threshold_mode="calibrated",
     ):
-        self.input_shape = tuple(int(d) for d in input_shape)
-        self.num_classes = int(num_classes)
-        self.stage_widths = [tuple(int(w) for w in ws) for ws in stage_widths]
-        if len(self.stage_widths) < 2:
+        self.input_shape = check_ints("input_shape", input_shape)
+        if len(self.input_shape) != 3:
+            raise invalid_value(
+                "input_shape", "a tuple (height, width, channels)", input_shape
+            )
+        self.num_classes = check_int("num_classes", num_classes, min_value=2)
+        if not isinstance(stage_widths, (list, tuple)) or len(stage_widths) < 2:
             raise invalid_value(
                 "stage_widths", "width choices for at least 2 stages",
                 stage_widths,
             )
-        self.depths = tuple(depths)
-        self.kernel_sizes = tuple(kernel_sizes)
-        self.expansion_ratios = tuple(expansion_ratios)
+        self.stage_widths = [check_ints("stage_widths", ws) for ws in stage_widths]
+        self.depths = check_ints("depths", depths)
+        self.kernel_sizes = check_ints("kernel_sizes", kernel_sizes, odd=True)
+        self.expansion_ratios = check_ints("expansion_ratios", expansion_ratios)
         num_stages = len(self.stage_widths)
         if stage_strides is None:
             stage_strides = [1] + [2] * (num_stages - 1)
-        if len(stage_strides) != num_stages:
+        self.stage_strides = check_ints("stage_strides", stage_strides)
+        if len(self.stage_strides) != num_stages:
             raise invalid_value(
                 "stage_strides", f"{num_stages} strides, one per stage",
                 stage_strides,
             )
-        self.stage_strides = tuple(int(s) for s in stage_strides)
-        self.stem_filters = tuple(stem_filters)
-        self.stem_stride = int(stem_stride)
-        self.resolutions = None if resolutions is None else tuple(resolutions)
+        self.stem_filters = check_ints("stem_filters", stem_filters)
+        self.stem_stride = check_int("stem_stride", stem_stride, min_value=1)
+        self.resolutions = (
+            None if resolutions is None
+            else check_ints("resolutions", resolutions)
+        )
+        if not isinstance(block_types, (list, tuple)) or not block_types:
+            raise invalid_value(
+                "block_types", "a non-empty list of block names", block_types
+            )
         self.block_types = tuple(block_types)
         for name in self.block_types:
             get_block(name)
-        unknown = [h for h in head_types if h not in _HEAD_BUILDERS]
-        if unknown or not head_types:
+        if not isinstance(head_types, (list, tuple)) or not head_types or any(
+            h not in head_designs() for h in head_types
+        ):
             raise invalid_value(
-                "head_types", f"names among {sorted(_HEAD_BUILDERS)}", head_types
+                "head_types", f"names among {head_designs()}", head_types
             )
         self.head_types = tuple(head_types)
-        self.head_widths = tuple(head_widths)
-        self.confidence = bool(confidence)
-        if threshold_mode not in ("calibrated", "genes"):
-            raise invalid_value(
-                "threshold_mode", '"calibrated" or "genes"', threshold_mode
-            )
-        self.threshold_mode = threshold_mode
+        self.head_widths = check_ints("head_widths", head_widths, min_value=0)
+        self.confidence = check_bool("confidence", confidence)
+        self.threshold_mode = check_choice(
+            "threshold_mode", threshold_mode, ("calibrated", "genes")
+        )
 
     @property
     def num_stages(self):
@@ -268,16 +255,16 @@ class SearchSpace:
             width = values.get(f"exit_{s}_head_width", self.head_widths[0])
             exit_points.append(f"stage{s}_out")
             heads.append(
-                _HEAD_BUILDERS[kind](
-                    self.num_classes, width, self.confidence,
+                make_head(
+                    kind, self.num_classes, width, self.confidence,
                     f"exit_{len(heads) + 1}_head",
                 )
             )
         return EarlyExitModel(backbone, exit_points, heads, name="eenn")
 
     def candidate_key(self, values):
-        """Canonical JSON of a candidate's values (for caches)."""
-        return json.dumps(values, sort_keys=True, default=str)
+        """The canonical key of a candidate (`records.candidate_key`)."""
+        return candidate_key(values)
 
     def random_values(self, seed=None):
         """A random valid candidate (repaired), for tests and baselines."""

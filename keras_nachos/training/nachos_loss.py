@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_nachos.checks import check_float
 from keras_nachos.errors import invalid_value
 from keras_nachos.training.multi_exit_loss import MultiExitLoss
 
@@ -101,12 +102,12 @@ class NachosLoss(MultiExitLoss):
             ("macs_weight", macs_weight),
             ("support_weight", support_weight),
         ):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise invalid_value(name, "a non-negative float", value)
-        if max_macs is not None and (
-            not isinstance(max_macs, (int, float)) or max_macs <= 0
-        ):
-            raise invalid_value("max_macs", "a positive number or None", max_macs)
+            check_float(name, value, low=0.0, expected="a non-negative float")
+        if max_macs is not None:
+            check_float(
+                "max_macs", max_macs, low=0.0, low_open=True,
+                expected="a positive number or None",
+            )
         self.max_macs = max_macs
         self.exit_costs = None if exit_costs is None else list(exit_costs)
         self.classification_weight = float(classification_weight)

@@ -1,0 +1,457 @@
+"""The `keras-nachos` command: argument parsing and checking only.
+
+This module lives beside the `keras_nachos` package, not inside it, so that
+`keras-nachos --help` and every mistake in the arguments are answered at once:
+importing `keras_nachos` starts TensorFlow (its Keras classes must be
+registered for `keras.models.load_model`), which takes seconds. Arguments are
+checked here first; only then does the command import `keras_nachos.commands`
+and do the work. A user mistake ends in one line on stderr (argparse style,
+exit code 2), never in a traceback; `--traceback` shows one anyway.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+PROG = "keras-nachos"
+HEAD_TYPES = ("global_pool", "sdn", "conv")
+THRESHOLD_MODES = ("calibrated", "genes")
+
+# Defaults of a new search (`search`, `demo`). A resumed search takes its
+# stored values; arguments given again must match them.
+SEARCH_DEFAULTS = {
+    "dataset": "fashion_mnist",
+    "data_dir": None,
+    "validation_split": 0.1,
+    "max_samples": None,
+    "image_size": None,
+    "seed": 0,
+    "population": 8,
+    "generations": 3,
+    "preselect": 4,
+    "epochs": 1,
+    "batch_size": 128,
+    "stage_widths": [[16, 24], [24, 32, 40], [40, 48, 64]],
+    "depths": [1, 2, 3],
+    "kernel_sizes": [3, 5, 7],
+    "expansion_ratios": [3, 4, 6],
+    "head_types": list(HEAD_TYPES),
+    "confidence": False,
+    "threshold_mode": "calibrated",
+}
+REQUIRED_FOR_NEW = ("min_accuracy", "max_macs")
+# Values of configs written before the key was stored.
+LEGACY_DEFAULTS = {"preselect": 1}
+
+# The main job's presets (`keras-nachos demo --dataset ...`, and the search
+# examples): a few minutes on digits, about 15 on Fashion-MNIST (2 cores).
+PRESETS = {
+    "digits": {
+        "dataset": "digits",
+        "image_size": [16, 16],
+        "min_accuracy": 0.90,
+        "max_macs": 250000.0,
+        "population": 8,
+        "generations": 2,
+        "epochs": 8,
+        "batch_size": 64,
+        "stage_widths": [[8, 12], [12, 16], [16, 24]],
+        "depths": [1, 2],
+        "expansion_ratios": [2, 3, 4],
+    },
+    "fashion_mnist": {
+        "dataset": "fashion_mnist",
+        "max_samples": 20000,
+        "min_accuracy": 0.82,
+        "max_macs": 800000.0,
+        "population": 8,
+        "generations": 3,
+        "epochs": 3,
+        "batch_size": 128,
+        "stage_widths": [[8, 16], [16, 24], [24, 32]],
+        "depths": [1, 2],
+        "expansion_ratios": [2, 3, 4],
+    },
+}
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed as one line, exit code 2."""
+
+
+def _invalid(flag, expected, received):
+    return UsageError(
+        f"Invalid value received for argument `{flag}`. Expected {expected}. "
+        f"Received: {flag}={received}"
+    )
+
+
+# ----------------------------------------------------------------------
+# Value parsers (argparse `type=`): a ValueError becomes argparse's one-line
+# "invalid ... value" error.
+def _int_list(text):
+    values = [int(v) for v in str(text).split(",") if v.strip()]
+    if not values:
+        raise ValueError(text)
+    return values
+
+
+def _name_list(text):
+    values = [v.strip() for v in str(text).split(",") if v.strip()]
+    if not values:
+        raise ValueError(text)
+    return values
+
+
+def _json_value(text):
+    return json.loads(text)
+
+
+_int_list.__name__ = "comma-separated integers"
+_name_list.__name__ = "comma-separated names"
+_json_value.__name__ = "JSON"
+
+
+# ----------------------------------------------------------------------
+# Checks of the search arguments (no TensorFlow, no file written).
+def _positive_ints(flag, values, odd=False):
+    if not isinstance(values, list) or not values or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0
+        and (v % 2 == 1 or not odd)
+        for v in values
+    ):
+        kind = "odd positive integers" if odd else "positive integers"
+        raise _invalid(flag, f"a non-empty list of {kind}", values)
+
+
+def check_search_arguments(given):
+    """Raises `UsageError` for the first bad value among `given` (a dict)."""
+    for key, value in given.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "min_accuracy":
+            if not (isinstance(value, float) and 0.0 <= value < 1.0):
+                raise _invalid(flag, "a float in [0, 1)", value)
+        elif key == "max_macs":
+            if not (isinstance(value, float) and value > 0 and math.isfinite(value)):
+                raise _invalid(flag, "a positive number of MACs", value)
+        elif key == "validation_split":
+            if not (isinstance(value, float) and 0.0 < value < 1.0):
+                raise _invalid(flag, "a float in (0, 1)", value)
+        elif key == "population":
+            if value < 4 or value % 4:
+                raise _invalid(
+                    flag,
+                    "a positive multiple of 4 (NSGA-II's tournaments draw in "
+                    "fours)",
+                    value,
+                )
+        elif key in ("generations", "preselect", "epochs", "batch_size"):
+            if value < 1:
+                raise _invalid(flag, "a positive integer", value)
+        elif key == "max_samples":
+            if value is not None and value < 2:
+                raise _invalid(flag, "an integer >= 2", value)
+        elif key == "seed":
+            if value < 0:
+                raise _invalid(flag, "a non-negative integer", value)
+        elif key == "image_size":
+            if value is not None:
+                _positive_ints(flag, value)
+                if len(value) != 2:
+                    raise _invalid(flag, "two positive integers HEIGHT,WIDTH", value)
+        elif key == "stage_widths":
+            if not (
+                isinstance(value, list) and len(value) >= 2
+                and all(isinstance(ws, list) for ws in value)
+            ):
+                raise _invalid(
+                    flag,
+                    "a JSON list of at least 2 lists of widths, one per stage "
+                    "(e.g. [[8, 12], [12, 16], [16, 24]])",
+                    json.dumps(value),
+                )
+            for widths in value:
+                _positive_ints(flag, widths)
+        elif key in ("depths", "expansion_ratios"):
+            _positive_ints(flag, value)
+        elif key == "kernel_sizes":
+            _positive_ints(flag, value, odd=True)
+        elif key == "head_types":
+            unknown = [h for h in value if h not in HEAD_TYPES]
+            if unknown:
+                raise _invalid(
+                    flag, f"names among {', '.join(HEAD_TYPES)}", ",".join(value)
+                )
+        elif key == "dataset":
+            if not value:
+                raise _invalid(flag, "a dataset name", value)
+        elif key == "data_dir":
+            if value is not None and not os.path.isdir(value):
+                raise _invalid(flag, "an existing folder", value)
+
+
+def _given(args, keys):
+    """The arguments actually typed (argparse leaves out the others)."""
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+
+
+def resolve_search_config(out, given, overwrite):
+    """The configuration to run: a new one, or the stored one to resume.
+
+    Returns `(config, resumed)`. Raises `UsageError` when a resume is asked
+    with arguments that differ from the stored ones (each difference is
+    listed), or when a new search lacks a required argument.
+    """
+    check_search_arguments(given)
+    config_path = os.path.join(out, "search_config.json")
+    if os.path.exists(config_path) and not overwrite:
+        try:
+            with open(config_path) as f:
+                stored = json.load(f)
+        except (OSError, json.JSONDecodeError) as error:
+            raise UsageError(
+                f"{config_path} is damaged ({error}): restore it, or start over "
+                "with --overwrite."
+            ) from None
+        mismatches = _differences(stored, given)
+        if mismatches:
+            listed = "; ".join(
+                f"--{k.replace('_', '-')} {json.dumps(new)} (stored: "
+                f"{json.dumps(old)})"
+                for k, old, new in mismatches
+            )
+            raise UsageError(
+                f"{out} holds a search with other arguments: {listed}. Resume "
+                "it with the stored arguments (leave them out), choose another "
+                "--out, or pass --overwrite to start over."
+            )
+        return stored, True
+    if not overwrite and os.path.isdir(os.path.join(out, "search")):
+        raise UsageError(
+            f"{out} holds a Keras Tuner project (search/) but no "
+            "search_config.json: restore the file to resume, or pass "
+            "--overwrite to start over."
+        )
+    missing = ["--" + k.replace("_", "-") for k in REQUIRED_FOR_NEW
+               if k not in given]
+    if missing:
+        raise UsageError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            f"required for a new search (there is no search_config.json in "
+            f"{out} to resume)"
+        )
+    config = dict(SEARCH_DEFAULTS)
+    config.update(given)
+    return config, False
+
+
+def _differences(stored, given):
+    def normal(value):
+        if isinstance(value, (list, tuple)):
+            return [normal(v) for v in value]
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        return float(value)
+
+    def stored_value(key):
+        if key in stored:
+            return stored[key]
+        space = stored.get("space", {})
+        if key in space:
+            return space[key]
+        return LEGACY_DEFAULTS.get(key, SEARCH_DEFAULTS.get(key))
+
+    return [
+        (key, stored_value(key), value)
+        for key, value in given.items()
+        if normal(stored_value(key)) != normal(value)
+    ]
+
+
+# ----------------------------------------------------------------------
+# The parser.
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+SEARCH_KEYS = tuple(SEARCH_DEFAULTS) + REQUIRED_FOR_NEW
+
+
+def _add_search_arguments(parser):
+    s = argparse.SUPPRESS
+    parser.add_argument("--dataset", default=s,
+                        help="fashion_mnist (Debian's dataset-fashion-mnist), "
+                             "digits (scikit-learn) or a tensorflow-datasets "
+                             "name prepared in --data-dir "
+                             "(default fashion_mnist)")
+    parser.add_argument("--data-dir", default=s)
+    parser.add_argument("--min-accuracy", type=float, default=s,
+                        help="the accuracy floor A_min (required for a new search)")
+    parser.add_argument("--max-macs", type=float, default=s,
+                        help="the expected-MACs budget M_max (required for a new "
+                             "search)")
+    parser.add_argument("--population", type=int, default=s, help="default 8")
+    parser.add_argument("--generations", type=int, default=s, help="default 3")
+    parser.add_argument("--preselect", type=int, default=s,
+                        help="candidates bred per slot of a generation: the "
+                             "surplus is screened (first exit over --max-macs) "
+                             "and ranked by a surrogate before training "
+                             "(default 4)")
+    parser.add_argument("--epochs", type=int, default=s, help="default 1")
+    parser.add_argument("--batch-size", type=int, default=s, help="default 128")
+    parser.add_argument("--seed", type=int, default=s, help="default 0")
+    parser.add_argument("--validation-split", type=float, default=s,
+                        help="default 0.1")
+    parser.add_argument("--max-samples", type=int, default=s)
+    parser.add_argument("--image-size", type=_int_list, default=s,
+                        help="HEIGHT,WIDTH")
+    parser.add_argument("--stage-widths", type=_json_value, default=s,
+                        help="JSON list of width choices per stage")
+    parser.add_argument("--depths", type=_int_list, default=s)
+    parser.add_argument("--kernel-sizes", type=_int_list, default=s)
+    parser.add_argument("--expansion-ratios", type=_int_list, default=s)
+    parser.add_argument("--head-types", type=_name_list, default=s,
+                        help=f"among {','.join(HEAD_TYPES)}")
+    parser.add_argument("--confidence", action="store_const", const=True,
+                        default=s)
+    parser.add_argument("--threshold-mode", choices=THRESHOLD_MODES, default=s)
+
+
+def build_parser():
+    parser = _Parser(
+        prog=PROG,
+        description="NACHOS search of early-exit networks under hardware budgets.",
+    )
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=_Parser)
+
+    search = sub.add_parser("search", help="run or resume a search")
+    _add_search_arguments(search)
+    search.add_argument("--out", required=True, help="the search folder")
+    search.add_argument("--overwrite", action="store_true",
+                        help="start over in --out (its search is deleted)")
+    search.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+
+    report = sub.add_parser("report", help="print the admissible front, plot it")
+    report.add_argument("dir")
+    report.add_argument("--no-test", dest="test", action="store_false",
+                        help="skip evaluating the front on the test split")
+
+    export = sub.add_parser("export", help="write a solution as a .keras file")
+    export.add_argument("dir")
+    export.add_argument("--solution", type=int, required=True)
+    export.add_argument("--output", default=None)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the NACHOS pipeline end to end: search, front, plot, export, "
+             "real early exit",
+    )
+    demo.add_argument("--dataset", choices=sorted(PRESETS), default="digits")
+    demo.add_argument("--out", default=None,
+                      help="default artifacts/demo_<dataset>")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--solution", type=int, default=0,
+                      help="the admissible solution to export (0: the most "
+                           "accurate)")
+    demo.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def parse(argv=None):
+    """Parses and checks a command line; returns the plan to run.
+
+    Returns:
+        `(command, options)`: the command name and a dict of checked
+        options. Raises `UsageError` (or exits, for argparse's own errors).
+    """
+    args = build_parser().parse_args(argv)
+    if args.command == "search":
+        config, resumed = resolve_search_config(
+            args.out, _given(args, SEARCH_KEYS), args.overwrite
+        )
+        return "search", {"out": args.out, "config": config, "resumed": resumed,
+                          "overwrite": args.overwrite, "verbose": args.verbose}
+    if args.command in ("report", "export"):
+        if not os.path.exists(os.path.join(args.dir, "search_config.json")):
+            raise _invalid(
+                "dir",
+                "a search folder (with its search_config.json; run "
+                "`keras-nachos search --out DIR ...` first)",
+                args.dir,
+            )
+        if args.command == "report":
+            return "report", {"out": args.dir, "test": args.test}
+        if args.solution < 0:
+            raise _invalid("--solution", "a non-negative index", args.solution)
+        return "export", {"out": args.dir, "solution": args.solution,
+                          "output": args.output}
+    if args.seed < 0:
+        raise _invalid("--seed", "a non-negative integer", args.seed)
+    if args.solution < 0:
+        raise _invalid("--solution", "a non-negative index", args.solution)
+    out = args.out or os.path.join("artifacts", f"demo_{args.dataset}")
+    preset = dict(PRESETS[args.dataset], seed=args.seed)
+    config, resumed = resolve_search_config(out, preset, args.overwrite)
+    return "demo", {"out": out, "config": config, "resumed": resumed,
+                    "overwrite": args.overwrite, "solution": args.solution}
+
+
+def main(argv=None):
+    """Runs `keras-nachos`; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    show_traceback = "--traceback" in argv
+    try:
+        command, options = parse(argv)
+    except UsageError as error:
+        return _fail(error)
+    from keras_nachos import commands  # Starts TensorFlow.
+
+    try:
+        getattr(commands, command)(**options)
+    except commands.USER_ERRORS as error:
+        if show_traceback:
+            raise
+        return _fail(error)
+    return 0
+
+
+def _fail(error):
+    print(f"{PROG}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+    return 2
+
+
+def run_preset(name, description, default_out, argv=None):
+    """Runs `keras-nachos search` with a preset (the examples' entry point).
+
+    `--out`, `--seed` and `--overwrite` can be given on the command line.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=default_out)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    command = ["search", "--out", args.out]
+    for key, value in dict(PRESETS[name], seed=args.seed).items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, list):
+            text = json.dumps(value) if key == "stage_widths" else ",".join(
+                str(v) for v in value
+            )
+        else:
+            text = str(value)
+        command += [flag, text]
+    if args.overwrite:
+        command.append("--overwrite")
+    return main(command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
