@@ -11,6 +11,7 @@ exit code 2), never in a traceback; `--traceback` shows one anyway.
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -412,6 +413,10 @@ def main(argv=None):
         command, options = parse(argv)
     except UsageError as error:
         return _fail(error)
+    # This program's own output: TensorFlow's retracing notes and start-up
+    # chatter say nothing to a user of the command.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from keras_nachos import commands  # Starts TensorFlow.
 
     try:

@@ -40,16 +40,20 @@ class ClassMeansHead(ExitHead):
         for d in input_shape[1:]:
             dim *= int(d)
         self.feature_dim = dim
+        # Distances are computed in the variable dtype (float32 under mixed
+        # precision): `|x|^2 - 2 x.mu + |mu|^2` cancels badly in 16 bits.
         self.means = self.add_weight(
             shape=(self.num_classes, dim),
             initializer="zeros",
             trainable=False,
+            autocast=False,
             name="class_means",
         )
         self.scales = self.add_weight(
             shape=(self.num_classes,),
             initializer="ones",
             trainable=False,
+            autocast=False,
             name="distance_scales",
         )
         self.fitted = self.add_weight(
@@ -61,7 +65,7 @@ class ClassMeansHead(ExitHead):
 
     def distances(self, inputs):
         """Raw Euclidean distances `(n, num_classes)` to the class means."""
-        x = self.flatten(inputs)
+        x = ops.cast(self.flatten(inputs), self.output_dtype)
         squared = (
             ops.sum(ops.square(x), axis=1, keepdims=True)
             - 2.0 * ops.matmul(x, ops.transpose(self.means))

@@ -17,6 +17,11 @@ class ExitHead(keras.layers.Layer):
     for the cascade-confidence rule of NACHOS: the output then has
     `num_classes + 1` columns.
 
+    Under a mixed precision policy the body computes in the policy's compute
+    dtype, while the output layers (classifier and confidence) compute in its
+    variable dtype (float32), as Keras recommends for a model's outputs: the
+    head outputs `output_dtype`.
+
     Subclasses build their feature layers in `build_body(input_shape)` as an
     ordered list of layers applied in sequence (the list is also what the MAC
     counter walks), and may override `body_call`.
@@ -40,7 +45,7 @@ class ExitHead(keras.layers.Layer):
                 1,
                 activation="sigmoid",
                 name="confidence",
-                dtype=self.dtype_policy,
+                dtype=self.output_dtype,
             )
 
     def make_classifier(self):
@@ -49,7 +54,7 @@ class ExitHead(keras.layers.Layer):
             self.num_classes,
             activation="softmax",
             name="classifier",
-            dtype=self.dtype_policy,
+            dtype=self.output_dtype,
         )
 
     def build_body(self, input_shape):
@@ -85,8 +90,21 @@ class ExitHead(keras.layers.Layer):
     def output_units(self):
         return self.num_classes + (1 if self.confidence else 0)
 
+    @property
+    def output_dtype(self):
+        """Dtype of the output: the policy's variable dtype (float32 under
+        `"mixed_float16"` / `"mixed_bfloat16"`)."""
+        return self.dtype_policy.variable_dtype
+
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_units)
+
+    def compute_output_spec(self, inputs, **kwargs):
+        # Not the compute dtype Keras infers from `compute_output_shape`.
+        return keras.KerasTensor(
+            self.compute_output_shape(tuple(inputs.shape)),
+            dtype=self.output_dtype,
+        )
 
     def sublayer_shapes(self, input_shape):
         """Yields `(layer, input_shape, output_shape)` for every sublayer.

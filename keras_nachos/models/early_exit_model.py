@@ -21,8 +21,10 @@ from keras_nachos.models import graph_cuts
 from keras_nachos.models.head_factory import adapt_head_pooling
 from keras_nachos.models.head_factory import head_factory
 from keras_nachos.models.head_factory import is_adaptive
+from keras_nachos.training.exit_losses import as_loss
 from keras_nachos.training.exit_weights import ExitWeightSchedule
 from keras_nachos.training.exit_weights import ExitWeightScheduler
+from keras_nachos.training.monitor_modes import MonitorModes
 from keras_nachos.training.multi_exit_loss import MultiExitLoss
 
 
@@ -98,7 +100,11 @@ class EarlyExitModel(keras.Model):
         cuts = graph_cuts.find_cut_tensors(backbone, exit_points)
         final_layer = final_head
         if final_layer is None and final_softmax:
-            final_layer = keras.layers.Softmax(name="final_softmax")
+            # Outputs in float32 under mixed precision, as Keras recommends.
+            final_layer = keras.layers.Softmax(
+                name="final_softmax",
+                dtype=keras.config.dtype_policy().variable_dtype,
+            )
 
         # === Functional Model ===
         outputs = {}
@@ -290,7 +296,7 @@ class EarlyExitModel(keras.Model):
                 Exit outputs are probabilities (not logits).
             metrics: A list of metrics applied to every exit (logged as
                 `exit_1_accuracy`, ..., `final_accuracy`), or a dict keyed by
-                exit name.
+                exit name. `weighted_metrics` (in `**kwargs`) likewise.
             exit_weights: Weights of the per-exit losses: `None` (all 1), a
                 list of floats (one per exit), `"sdn"` (Shallow-Deep Networks'
                 ramp) or an `ExitWeightSchedule`. Ignored by a
@@ -323,6 +329,10 @@ class EarlyExitModel(keras.Model):
         state.exit_weights.assign(
             np.asarray(state.schedule.weights(0, 1), "float32")
         )
+        if kwargs.get("weighted_metrics") is not None:
+            kwargs["weighted_metrics"] = self._per_exit_metrics(
+                kwargs["weighted_metrics"]
+            )
         super().compile(
             optimizer=optimizer,
             loss=None,
@@ -341,12 +351,12 @@ class EarlyExitModel(keras.Model):
                     f"(unknown keys: {unknown}, missing: {missing})",
                     loss,
                 )
-            return [keras.losses.get(loss[n]) for n in self.exit_names]
+            return [as_loss(loss[n]) for n in self.exit_names]
         if loss is None:
             raise invalid_value(
                 "loss", "a loss, a dict of losses or a MultiExitLoss", loss
             )
-        return [keras.losses.get(_copy(loss)) for _ in self.exit_names]
+        return [as_loss(_copy(loss)) for _ in self.exit_names]
 
     def _per_exit_metrics(self, metrics):
         if metrics is None or isinstance(metrics, dict):
@@ -381,14 +391,26 @@ class EarlyExitModel(keras.Model):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         state = self._training_state
-        outputs = self._exit_outputs(y_pred)
+        # Losses in floatx, whatever the outputs' dtype (a backbone's own
+        # output is bfloat16 under "mixed_bfloat16"), as Keras' losses do.
+        outputs = [
+            ops.cast(out, keras.config.floatx())
+            for out in self._exit_outputs(y_pred)
+        ]
         trackers = state.loss_trackers
+        # Under a tf.distribute strategy each replica returns its share of the
+        # loss (the replicas' gradients are summed): Keras' Loss objects
+        # divide by the number of replicas themselves, the rest is divided
+        # here; the logged values are not divided (as Keras logs them).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if state.multi_exit_loss is not None:
             total, terms = state.multi_exit_loss.compute_terms(
                 y, outputs, sample_weight=sample_weight, training=training
             )
             for name, value in terms.items():
                 trackers[name].update_state(value)
+            if replicas > 1:
+                total = total / replicas
         elif state.exit_losses is None:
             raise ValueError(
                 "The model has not been compiled: call `model.compile(...)`."
@@ -402,10 +424,12 @@ class EarlyExitModel(keras.Model):
                 if not self.trained_exits[i]:
                     continue  # class-means exits are fitted, not trained
                 value = loss_fn(y, out[..., : self.num_classes], sample_weight)
-                trackers[f"{name}_loss"].update_state(value)
+                trackers[f"{name}_loss"].update_state(
+                    value * replicas if replicas > 1 else value
+                )
                 total = total + weights[i] * value
         for extra in self.losses:
-            total = total + ops.sum(extra)
+            total = total + ops.sum(extra) / replicas
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -431,9 +455,16 @@ class EarlyExitModel(keras.Model):
                     epochs=arguments.get("epochs", 1),
                 )
             )
+        monitors = MonitorModes.needed_by(callbacks)
+        if monitors:  # first, to set modes before the callbacks read them
+            callbacks.insert(0, MonitorModes(monitors))
         arguments["callbacks"] = callbacks
         arguments.pop("self")
         return super().fit(**arguments)
+
+    def compiled_metrics_containers(self):
+        """Keras' metric containers of this model (without the loss trackers)."""
+        return super().metrics
 
     # ------------------------------------------------------------------
     # MACs.

@@ -18,6 +18,7 @@ from keras_nachos.training import NachosLoss
 
 def _gradient_registry():
     """TensorFlow's registry of gradient functions (a dict), or None."""
+    # TensorFlow has no public API to unregister a gradient function.
     try:
         from tensorflow.python.framework import ops
     except ImportError:  # pragma: no cover - the backend is TensorFlow

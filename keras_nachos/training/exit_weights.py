@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from keras_nachos.checks import check_int
+from keras_nachos.checks import is_real
 from keras_nachos.errors import invalid_value
 
 
@@ -27,7 +29,15 @@ class ExitWeightSchedule:
         if isinstance(identifier, str) and identifier == "sdn":
             return SDNRamp().bind(model)
         if isinstance(identifier, (list, tuple, np.ndarray)):
-            return ConstantExitWeights(list(identifier)).bind(model)
+            weights = list(np.asarray(identifier).reshape(-1))
+            if not _non_negative_numbers(weights):
+                raise invalid_value(
+                    "exit_weights",
+                    f"{model.num_exits} non-negative floats, one per exit "
+                    f"{model.exit_names}",
+                    identifier,
+                )
+            return ConstantExitWeights(weights).bind(model)
         raise invalid_value(
             "exit_weights",
             'None, a list of floats (one per exit), "sdn" or an '
@@ -41,6 +51,12 @@ class ConstantExitWeights(ExitWeightSchedule):
     """The same weights at every epoch (BranchyNet, EDANAS use all ones)."""
 
     def __init__(self, weights):
+        if not isinstance(weights, (list, tuple)) or not _non_negative_numbers(
+            weights
+        ):
+            raise invalid_value(
+                "weights", "a list of non-negative floats, one per exit", weights
+            )
         self._weights = [float(w) for w in weights]
 
     def bind(self, model):
@@ -81,7 +97,21 @@ class SDNRamp(ExitWeightSchedule):
     """
 
     def __init__(self, relative_depths=None, epochs=None):
-        self.relative_depths = relative_depths
+        if relative_depths is not None and (
+            not isinstance(relative_depths, (list, tuple))
+            or not _non_negative_numbers(relative_depths)
+        ):
+            raise invalid_value(
+                "relative_depths",
+                "None or a list of non-negative floats, one per early exit",
+                relative_depths,
+            )
+        if epochs is not None:
+            check_int("epochs", epochs, min_value=1,
+                      expected="None or a positive integer")
+        self.relative_depths = (
+            None if relative_depths is None else [float(c) for c in relative_depths]
+        )
         self.epochs = epochs
 
     def bind(self, model):
@@ -110,6 +140,10 @@ class SDNRamp(ExitWeightSchedule):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _non_negative_numbers(values):
+    return all(is_real(v) and float(v) >= 0 for v in values)
 
 
 class ExitWeightScheduler(keras.callbacks.Callback):

@@ -29,7 +29,9 @@ def cascade_exit_probabilities(confidences):
     return ops.stack(q, axis=1)
 
 
-def mac_budget_loss(exit_probabilities, exit_costs, max_macs):
+def mac_budget_loss(
+    exit_probabilities, exit_costs, max_macs, sample_weight=None
+):
     """NACHOS' MAC-budget term, differentiable in the exit probabilities.
 
     `max(0, MACbar - M_max) / |C_B - M_max|` with
@@ -39,22 +41,40 @@ def mac_budget_loss(exit_probabilities, exit_costs, max_macs):
         exit_probabilities: Tensor `(n, B)`, the cascade's `q`.
         exit_costs: Sequence of `B` cumulative exit costs `C_i` (MACs).
         max_macs: Float, the budget `M_max`.
+        sample_weight: Optional tensor `(n,)`; `MACbar` is then
+            `mean_n w_n sum_i q_{n,i} C_i` (Keras' sum-over-batch-size).
     """
     costs = ops.convert_to_tensor(np.asarray(exit_costs, "float32"))
-    expected = ops.mean(ops.sum(exit_probabilities * costs, axis=1))
+    per_sample = ops.sum(exit_probabilities * costs, axis=1)
+    if sample_weight is not None:
+        per_sample = per_sample * sample_weight
+    expected = ops.mean(per_sample)
     scale = max(abs(float(exit_costs[-1]) - float(max_macs)), 1.0)
     return ops.relu(expected - float(max_macs)) / scale
 
 
-def class_balanced_bce(target, prediction):
-    """Binary cross-entropy with positives and negatives weighted equally."""
+def class_balanced_bce(target, prediction, sample_weight=None):
+    """Binary cross-entropy with positives and negatives weighted equally.
+
+    With `sample_weight` (`(n,)`), the shares of positives and negatives are
+    weighted shares and each sample's term is multiplied by its weight.
+    """
     target = ops.cast(target, prediction.dtype)
     eps = 1e-7
-    positives = ops.maximum(ops.mean(target), eps)
-    negatives = ops.maximum(ops.mean(1.0 - target), eps)
+    if sample_weight is None:
+        positives = ops.maximum(ops.mean(target), eps)
+        negatives = ops.maximum(ops.mean(1.0 - target), eps)
+    else:
+        total = ops.maximum(ops.sum(sample_weight), eps)
+        positives = ops.maximum(ops.sum(sample_weight * target) / total, eps)
+        negatives = ops.maximum(
+            ops.sum(sample_weight * (1.0 - target)) / total, eps
+        )
     weight = target * (0.5 / positives) + (1.0 - target) * (0.5 / negatives)
     p = ops.clip(prediction, eps, 1.0 - eps)
     bce = -(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p))
+    if sample_weight is not None:
+        bce = bce * sample_weight
     return ops.mean(weight * bce)
 
 
@@ -151,6 +171,9 @@ class NachosLoss(MultiExitLoss):
         probabilities = [out[:, :k] for out in exit_outputs]
         confidences = [out[:, k] for out in exit_outputs[:-1]]
         q = cascade_exit_probabilities(confidences)
+        w = None  # per-sample weights, Keras' sum-over-batch-size convention
+        if sample_weight is not None:
+            w = ops.reshape(ops.cast(sample_weight, q.dtype), (-1,))
         zero = ops.zeros(())
         terms = {name: zero for name in self.term_names}
 
@@ -162,23 +185,25 @@ class NachosLoss(MultiExitLoss):
                 ],
                 axis=1,
             )
-            terms["cls_loss"] = ops.sum(ops.mean(ce * q, axis=0))
+            weighted = ce * q if w is None else ce * q * w[:, None]
+            terms["cls_loss"] = ops.sum(ops.mean(weighted, axis=0))
         if self.confidence_weight:
             values = []
             for p, c in zip(probabilities[:-1], confidences):
                 correct = ops.equal(ops.cast(ops.argmax(p, axis=1), "int32"), y)
-                values.append(class_balanced_bce(correct, c))
+                values.append(class_balanced_bce(correct, c, w))
             terms["conf_loss"] = ops.mean(ops.stack(values))
         if self.macs_weight and self.max_macs is not None:
             terms["macs_loss"] = mac_budget_loss(
-                q, self.exit_costs, self.max_macs
+                q, self.exit_costs, self.max_macs, w
             )
         if self.support_weight:
             target = ops.take(self.support_matrix, y, axis=0)
             c = ops.stack(confidences, axis=1)
-            terms["support_loss"] = self.support_active * ops.mean(
-                ops.square(c - target)
-            )
+            squared = ops.square(c - target)
+            if w is not None:
+                squared = squared * w[:, None]
+            terms["support_loss"] = self.support_active * ops.mean(squared)
         total = (
             self.classification_weight * terms["cls_loss"]
             + self.confidence_weight * terms["conf_loss"]

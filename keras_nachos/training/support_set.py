@@ -3,7 +3,9 @@
 import keras
 import numpy as np
 
-from keras_nachos.errors import invalid_value
+from keras_nachos.checks import check_float
+from keras_nachos.checks import check_int
+from keras_nachos.data_utils import dataset_arrays
 
 
 def split_support_set(x, y, fraction=0.1, seed=0):
@@ -19,8 +21,7 @@ def split_support_set(x, y, fraction=0.1, seed=0):
     Returns:
         `((x_train, y_train), (x_support, y_support))`.
     """
-    if not 0 < fraction < 1:
-        raise invalid_value("fraction", "a float in (0, 1)", fraction)
+    check_float("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
     y = np.asarray(y).reshape(-1)
     rng = np.random.default_rng(seed)
     support = []
@@ -51,15 +52,9 @@ class SupportSetCallback(keras.callbacks.Callback):
 
     def __init__(self, support_data, warmup_epochs=1, batch_size=256):
         super().__init__()
-        x, y = support_data
-        self.x = x
-        self.y = np.asarray(y).reshape(-1)
-        if not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-            raise invalid_value(
-                "warmup_epochs", "a non-negative integer", warmup_epochs
-            )
-        self.warmup_epochs = warmup_epochs
-        self.batch_size = batch_size
+        self.x, self.y = dataset_arrays(support_data, "support_data")
+        self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, min_value=0)
+        self.batch_size = check_int("batch_size", batch_size, min_value=1)
         self.history = []
 
     def support_accuracy(self):
