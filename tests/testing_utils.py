@@ -1,7 +1,9 @@
-"""Small models and data shared by the tests."""
+"""Small models, data and checks shared by the tests."""
 
 import keras
 import numpy as np
+
+from keras_nachos import EarlyExitModel
 
 
 def small_cnn(input_shape=(16, 16, 1), num_classes=4, logits=False, seed=0):
@@ -46,3 +48,23 @@ def toy_data(n=64, input_shape=(16, 16, 1), num_classes=4, seed=0):
         r, c = divmod(int(k) % 4, 2)
         x[i, r * h : (r + 1) * h, c * w : (c + 1) * w, :] += 1.0
     return x, y
+
+
+def trained_model(head="global_pool", confidence=False):
+    """An EarlyExitModel on `small_cnn` (exits after `p1`, `p2`), trained 2
+    epochs on `toy_data(96)`; returns `(model, x, y)`."""
+    x, y = toy_data(96)
+    model = EarlyExitModel.from_backbone(
+        small_cnn(), ["p1", "p2"], 4, head=head, confidence=confidence
+    )
+    model.compile(keras.optimizers.Adam(1e-2))
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    return model, x, y
+
+
+def trained_backbone(x, y):
+    """`small_cnn` trained 3 epochs on `(x, y)` (the E2CM tests' backbone)."""
+    backbone = small_cnn()
+    backbone.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    backbone.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    return backbone
