@@ -1,7 +1,6 @@
 """Tests of `keras_nachos.heads.exit_head`: what every head does (shapes,
 confidence column, serialization, MAC count, argument checks)."""
 
-import keras
 import numpy as np
 import pytest
 
@@ -9,6 +8,7 @@ from keras_nachos import ConvHead
 from keras_nachos import GlobalPoolHead
 from keras_nachos import MixedPoolHead
 from keras_nachos.costs import layer_macs as layer_macs_at
+from tests.testing_utils import assert_round_trip
 
 
 @pytest.mark.parametrize(
@@ -28,11 +28,7 @@ def test_heads_shapes_and_serialization(head):
     np.testing.assert_allclose(out[:, :5].sum(axis=1), 1.0, rtol=1e-5)
     if head.confidence:
         assert np.all((out[:, 5] > 0) & (out[:, 5] < 1))
-    config = keras.saving.serialize_keras_object(head)
-    clone = keras.saving.deserialize_keras_object(config)
-    if not clone.built:
-        clone.build(x.shape)
-    clone.set_weights(head.get_weights())
+    clone = assert_round_trip(head, inputs=x)
     np.testing.assert_allclose(np.asarray(clone(x)), out, rtol=1e-6)
 
 

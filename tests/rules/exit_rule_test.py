@@ -3,7 +3,6 @@ lookup): thresholds, serialization, user rules, one definition of firing."""
 
 import math
 
-import keras
 import numpy as np
 import pytest
 
@@ -11,6 +10,7 @@ from keras_nachos import EarlyExitModel
 from keras_nachos import rules as exit_rules
 from keras_nachos.calibration import exit_indices as _exit_indices
 from keras_nachos.calibration import exit_tables
+from tests.testing_utils import assert_round_trip
 from tests.testing_utils import small_cnn
 
 
@@ -25,9 +25,7 @@ def test_threshold_ranges():
 
 def test_rules_serialize_and_custom_rules_plug_in():
     rule = exit_rules.ScoreMargin(thresholds=[0.3])
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(rule)
-    )
+    restored = assert_round_trip(rule)
     assert isinstance(restored, exit_rules.ScoreMargin)
     assert restored.thresholds == [0.3]
 

@@ -11,11 +11,12 @@ from keras_nachos.search import register_head
 from keras_nachos.search.blocks import register_block
 from keras_nachos.search.search_space import SearchSpace
 from tests.search.testing_utils import tiny_space
+from tests.testing_utils import assert_round_trip
 
 
 def test_space_config_round_trips():
     space = tiny_space(resolutions=(8, 16), stem_filters=(4, 8))
-    again = SearchSpace.from_config(space.get_config())
+    again = assert_round_trip(space, custom_objects={"SearchSpace": SearchSpace})
     assert again.get_config() == space.get_config()
     hp = space.hyperparameters()
     assert kt.HyperParameters.from_config(hp.get_config()).get_config() == hp.get_config()
