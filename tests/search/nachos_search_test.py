@@ -1,16 +1,17 @@
+"""Tests of `keras_nachos.search.nachos_search`: whole searches on a tiny
+space (front, resume, failures, arguments, pre-selection)."""
+
 import json
-import os
 
 import keras
-import numpy as np
 import pytest
 
-import keras_nachos_cli
 from keras_nachos.search import NachosSearch
 from keras_nachos.search import SearchSpace
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.pareto import non_dominated
 from tests.testing_utils import toy_data
+
 
 MIN_ACCURACY, MAX_MACS = 0.3, 400000
 
@@ -133,35 +134,6 @@ def test_bad_search_arguments(tmp_path):
                      directory=str(tmp_path))
 
 
-@pytest.mark.slow
-def test_cli_search_report_export_on_digits(tmp_path, capsys):
-    out = str(tmp_path / "run")
-    keras_nachos_cli.main([
-        "search", "--dataset", "digits", "--max-samples", "400",
-        "--min-accuracy", "0.15", "--max-macs", "200000",
-        "--population", "4", "--generations", "1", "--epochs", "4",
-        "--batch-size", "64",
-        "--stage-widths", "[[4, 8], [8], [8, 12]]", "--depths", "1",
-        "--kernel-sizes", "3", "--expansion-ratios", "2",
-        "--head-types", "global_pool", "--out", out,
-    ])
-    printed = capsys.readouterr().out
-    assert "[trial 4/4]" in printed and "Admissible Pareto front" in printed
-    for name in ("results.json", "results.csv", "pareto.png", "search_config.json"):
-        assert os.path.exists(os.path.join(out, name))
-    results = json.load(open(os.path.join(out, "results.json")))
-    front = results["admissible_front"]
-    assert front and all(r["test_accuracy"] is not None for r in front)
-    assert keras_nachos_cli.main(["report", out, "--no-test"]) == 0
-    assert "Admissible Pareto front" in capsys.readouterr().out
-    assert keras_nachos_cli.main(["export", out, "--solution", "0"]) == 0
-    model = keras.models.load_model(os.path.join(out, "solution_0.keras"))
-    assert model.num_exits >= 2
-    assert keras_nachos_cli.main(["export", out, "--solution", "99"]) == 2
-    error = capsys.readouterr().err
-    assert "argument `--solution`" in error and len(error.splitlines()) == 1
-
-
 def test_preselection_trains_only_candidates_within_the_budget(tmp_path, monkeypatch):
     """`preselect > 1`: bred candidates whose first exit alone is over
     `max_macs` are dropped before they take a slot (training faked here: the
@@ -204,32 +176,3 @@ def test_preselection_trains_only_candidates_within_the_budget(tmp_path, monkeyp
     assert tuner.oracle.screened["total"] >= 2 * 4 * 3
     # Each candidate was built once for its costs, however often screened.
     assert len(built) == len(set(built))
-
-
-def test_pareto_plot_legend_hides_no_candidate(tmp_path, monkeypatch):
-    """The legend must not cover a candidate, e.g. an infeasible one near
-    M_max at low accuracy (the lower right corner)."""
-    from keras_nachos.reporting.pareto_plot import plot_pareto
-
-    candidates = [
-        {"status": "completed", "accuracy": a, "macs": m}
-        for a, m in ((0.7755, 798_014), (0.88, 640_000), (0.86, 260_000),
-                     (0.85, 255_000), (0.83, 580_000), (0.79, 700_000))
-    ]
-    results = {
-        "config": {"min_accuracy": 0.82, "max_macs": 800_000},
-        "candidates": candidates,
-        "admissible_front": [
-            {"accuracy": 0.88, "expected_macs": 640_000},
-            {"accuracy": 0.86, "expected_macs": 260_000},
-        ],
-    }
-    fig = plot_pareto(results, str(tmp_path / "pareto.png"))
-    assert os.path.getsize(tmp_path / "pareto.png") > 0
-    ax = fig.axes[0]
-    fig.canvas.draw()
-    box = ax.get_legend().get_window_extent()
-    points = ax.transData.transform([(c["macs"], c["accuracy"]) for c in candidates])
-    assert not any(box.contains(x, y) for x, y in points)
-    low, high = ax.get_ylim()
-    assert low < 0.7755 and high > 0.88

@@ -1,12 +1,14 @@
-import keras
+"""Tests of `keras_nachos.heads.exit_head`: what every head does (shapes,
+confidence column, serialization, MAC count, argument checks)."""
+
 import numpy as np
 import pytest
 
 from keras_nachos import ConvHead
 from keras_nachos import GlobalPoolHead
 from keras_nachos import MixedPoolHead
-from keras_nachos.heads import MixedPooling2D
 from keras_nachos.costs import layer_macs as layer_macs_at
+from tests.testing_utils import assert_round_trip
 
 
 @pytest.mark.parametrize(
@@ -26,11 +28,7 @@ def test_heads_shapes_and_serialization(head):
     np.testing.assert_allclose(out[:, :5].sum(axis=1), 1.0, rtol=1e-5)
     if head.confidence:
         assert np.all((out[:, 5] > 0) & (out[:, 5] < 1))
-    config = keras.saving.serialize_keras_object(head)
-    clone = keras.saving.deserialize_keras_object(config)
-    if not clone.built:
-        clone.build(x.shape)
-    clone.set_weights(head.get_weights())
+    clone = assert_round_trip(head, inputs=x)
     np.testing.assert_allclose(np.asarray(clone(x)), out, rtol=1e-6)
 
 
@@ -44,15 +42,6 @@ def test_head_macs_by_hand():
     assert layer_macs_at(head, (1, 8, 8, 4)) == expected
     # MixedPoolHead (8, 8, 4), target 4: pool 2 -> 4x4x4 -> dense 64 -> 5.
     assert layer_macs_at(MixedPoolHead(5), (1, 8, 8, 4)) == 64 * 5
-
-
-def test_mixed_pooling_mixes_max_and_average():
-    layer = MixedPooling2D(2)
-    x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
-    out = np.asarray(layer(x))[0, :, :, 0]
-    max_pool = np.array([[5, 7], [13, 15]])
-    avg_pool = np.array([[2.5, 4.5], [10.5, 12.5]])
-    np.testing.assert_allclose(out, 0.5 * max_pool + 0.5 * avg_pool)
 
 
 def test_bad_head_arguments():

@@ -1,3 +1,5 @@
+"""Tests of `keras_nachos.training.nachos_loss`."""
+
 import keras
 import numpy as np
 import pytest
@@ -131,11 +133,3 @@ def test_nachos_loss_needs_confidence_heads_and_valid_weights():
         NachosLoss(macs_weight=-1)
     with pytest.raises(ValueError, match="argument `max_macs`"):
         NachosLoss(max_macs=0)
-
-
-def test_split_support_set_is_class_balanced():
-    y = np.repeat(np.arange(4), 50)
-    x = np.arange(200)
-    (xt, yt), (xs, ys) = split_support_set(x, y, 0.1, seed=0)
-    assert np.bincount(ys).tolist() == [5, 5, 5, 5]
-    assert len(set(xs) & set(xt)) == 0 and len(xs) + len(xt) == 200

@@ -1,0 +1,39 @@
+"""Tests of `keras_nachos.costs.profiler`: dilated convolutions and loops."""
+
+import keras
+import pytest
+
+from keras_nachos.costs import count_macs
+from tests.costs.testing_utils import analytic_quietly
+
+layers = keras.layers
+
+
+@pytest.mark.parametrize(
+    "layer, expected",
+    [
+        (layers.Conv2D(8, 3, dilation_rate=2), 5 * 5 * 8 * 3 * 3 * 4),
+        (
+            layers.Conv2D(8, 3, dilation_rate=2, padding="same"),
+            9 * 9 * 8 * 3 * 3 * 4,
+        ),
+        (layers.DepthwiseConv2D(3, dilation_rate=2), 5 * 5 * 4 * 3 * 3),
+        (layers.Conv1D(8, 3, dilation_rate=2, groups=2), 7 * 8 * 3 * 4 // 2),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, layers.Layer) else None,
+)
+def test_dilated_convs_count_no_padding(layer, expected):
+    # TF runs these as SpaceToBatchND -> conv -> BatchToSpaceND; the raw
+    # profiler count includes the positions padded to a multiple of the rate.
+    inputs = keras.Input((9, 9, 4) if "2D" in type(layer).__name__ else (11, 4))
+    model = keras.Model(inputs, layer(inputs))
+    assert analytic_quietly(model) == expected
+    assert count_macs(model, method="profiler") == expected
+
+
+def test_profiler_warns_about_loops():
+    inputs = keras.Input((5, 3))
+    model = keras.Model(inputs, layers.LSTM(4)(inputs))
+    assert analytic_quietly(model) == 5 * 4 * 4 * (3 + 4)
+    with pytest.warns(UserWarning, match="loop body"):
+        assert count_macs(model, method="profiler") < 5 * 4 * 4 * (3 + 4)

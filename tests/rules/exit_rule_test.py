@@ -1,0 +1,69 @@
+"""Tests of `keras_nachos.rules.exit_rule` (and the `rules` package's
+lookup): thresholds, serialization, user rules, one definition of firing."""
+
+import math
+
+import numpy as np
+import pytest
+
+from keras_nachos import EarlyExitModel
+from keras_nachos import rules as exit_rules
+from keras_nachos.calibration import exit_indices as _exit_indices
+from keras_nachos.calibration import exit_tables
+from tests.testing_utils import assert_round_trip
+from tests.testing_utils import small_cnn
+
+
+def test_threshold_ranges():
+    rule = exit_rules.Entropy()
+    rule.validate_thresholds([math.log(10)], 1, 10)
+    with pytest.raises(ValueError, match="values in \\[0, 2.30259\\]"):
+        rule.validate_thresholds([2.4], 1, 10)
+    with pytest.raises(ValueError, match="argument `rule`"):
+        exit_rules.get("most_confident")
+
+
+def test_rules_serialize_and_custom_rules_plug_in():
+    rule = exit_rules.ScoreMargin(thresholds=[0.3])
+    restored = assert_round_trip(rule)
+    assert isinstance(restored, exit_rules.ScoreMargin)
+    assert restored.thresholds == [0.3]
+
+    class SecondClassBelow(exit_rules.ExitRule):
+        name = "second_below"
+        direction = "less"
+
+        def score(self, probabilities, confidence):
+            return np.sort(probabilities, axis=1)[:, -2]
+
+    outs = [np.array([[0.9, 0.1], [0.55, 0.45]]), np.array([[0.5, 0.5]] * 2)]
+    assert _exit_indices(outs, SecondClassBelow(), [0.2], 2).tolist() == [0, 1]
+
+
+def test_rules_override_step_not_decide_and_cascade_needs_confidence():
+    # One definition of "the rule fires": a rule that overrides `decide`
+    # would decide differently in the runner and in the calibration.
+    with pytest.raises(TypeError, match="override `step`"):
+
+        class Stateful(exit_rules.MaxProbability):
+            def decide(self, output, threshold, num_classes, carry):
+                return super().decide(output, threshold, num_classes, carry)
+
+    outputs = [np.full((3, 2), 0.5), np.full((3, 2), 0.5)]
+    with pytest.raises(ValueError, match="confidence column"):
+        exit_tables(outputs, [0, 1, 0], "cascade_confidence", 2)
+
+
+@pytest.mark.parametrize(
+    "thresholds, match",
+    [
+        ([0.5], "exactly 2 values"),
+        ([0.5, 1.5], "out of range: \\[1.5\\]"),
+        (0.5, "argument `thresholds`"),
+        (None, "argument `thresholds`"),
+    ],
+)
+def test_bad_thresholds(thresholds, match):
+    model = EarlyExitModel.from_backbone(small_cnn(), ["p1", "p2"], 4)
+    with pytest.raises((ValueError, TypeError), match=match):
+        model.predict_early_exit(np.zeros((2, 16, 16, 1)), thresholds)

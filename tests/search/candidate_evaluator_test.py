@@ -1,0 +1,105 @@
+"""Tests of `keras_nachos.search.candidate_evaluator`: the precheck, scoring
+on validation data, seeding, no traced graph left behind."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_nachos.search.candidate_evaluator import CandidateEvaluator
+from tests.search.testing_utils import tiny_space
+
+
+def test_precheck_scores_over_budget_candidates_without_training():
+    space = tiny_space()
+    values = space.random_values(seed=4)
+    x, y = np.zeros((4, 8, 8, 1), "float32"), np.zeros(4, "int32")
+    costs = space.build(values).exit_macs
+    tight = CandidateEvaluator(space, (x, y), (x, y), 0.5, costs[0] - 1)
+    skipped = tight.precheck(values)
+    assert skipped["accuracy"] == 0.0 and skipped["expected_macs"] == costs[0]
+    assert "max_macs" in skipped["skipped"]
+    loose = CandidateEvaluator(space, (x, y), (x, y), 0.5, costs[0])
+    assert loose.precheck(values) is None
+
+
+def test_candidate_evaluator_scores_on_validation_only():
+    from tests.testing_utils import toy_data
+
+    space = tiny_space(input_shape=(16, 16, 1), num_classes=4)
+    x, y = toy_data(96, input_shape=(16, 16, 1))
+    xv, yv = toy_data(48, input_shape=(16, 16, 1), seed=9)
+    values = space.random_values(seed=5)
+    evaluator = CandidateEvaluator(space, (x, y), (xv, yv), 0.3, 1e9, epochs=2)
+    metrics, model = evaluator(values)
+    outputs = model.predict_exits(xv)
+    result = model.predict_early_exit(xv, metrics["thresholds"])
+    assert metrics["accuracy"] == pytest.approx(result.accuracy(yv))
+    assert metrics["expected_macs"] == pytest.approx(result.expected_macs)
+    assert metrics["static_macs"] == model.exit_macs
+    assert metrics["final_accuracy"] == np.mean(outputs[-1].argmax(1) == yv)
+
+
+def test_candidate_seeding_leaves_the_callers_random_streams_alone():
+    import random
+
+    space = tiny_space()
+    values = space.random_values(seed=1)
+    x, y = np.zeros((4, 8, 8, 1), "float32"), np.zeros(4, "int32")
+    evaluator = CandidateEvaluator(space, (x, y), (x, y), 0.5, 1e9)
+    random.seed(123)
+    np.random.seed(123)
+    with evaluator.seeded(values):
+        first = evaluator.build_and_compile(values).get_weights()
+    after = (random.random(), np.random.random())
+    with evaluator.seeded(values):
+        second = evaluator.build_and_compile(values).get_weights()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    random.seed(123)
+    np.random.seed(123)
+    assert after == (random.random(), np.random.random())
+
+
+def test_candidate_training_leaves_no_traced_graph_behind():
+    """TF's `tf.custom_gradient` registers every trace's gradient function
+    globally and never removes it (which keeps each candidate's graphs
+    alive); the evaluator drops the registrations of its candidates, and a
+    model it returned still trains afterwards."""
+    import gc
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    from keras_nachos.search.candidate_evaluator import _gradient_registry
+    from tests.testing_utils import toy_data
+
+    def live_graphs():
+        gc.collect()
+        return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+    registry = _gradient_registry()
+    assert registry is not None
+    space = tiny_space(input_shape=(16, 16, 1), num_classes=4)
+    x, y = toy_data(64, input_shape=(16, 16, 1))
+    evaluator = CandidateEvaluator(space, (x, y), (x, y), 0.3, 1e9, epochs=1)
+    counts = []
+    for seed in range(3):
+        model = None
+        keras.backend.clear_session()
+        before = set(registry)
+        _, model = evaluator(space.random_values(seed=seed))
+        assert set(registry) == before
+        counts.append(live_graphs())
+    # The graphs of earlier candidates are gone: the count does not grow.
+    assert counts[2] <= counts[0]
+    # Without the release every candidate's graphs stay alive.
+    keras.backend.clear_session()
+    plain = space.build(space.random_values(seed=7))
+    plain.compile("adam")
+    start = live_graphs()
+    plain.fit(x, y, epochs=1, verbose=0)
+    del plain
+    keras.backend.clear_session()
+    assert live_graphs() > start
+    # The returned model trains again (its training step was traced already).
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])

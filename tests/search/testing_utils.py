@@ -1,0 +1,167 @@
+"""Helpers shared by the tests of `keras_nachos.search`: a synthetic search
+problem scored without training (the oracle's tests) and a tiny
+`SearchSpace` (the space's and the candidate evaluator's tests)."""
+
+import collections
+import json
+import math
+
+from keras_tuner.engine.base_tuner import BaseTuner
+
+from keras_nachos.search import NSGA2Oracle
+from keras_nachos.search.search_space import SearchSpace
+
+# A NAS-like synthetic problem: 4 stages at decreasing resolution (MACs are
+# dominated by the early stages), capacity weighted towards the late stages
+# (cheap there), and 3 early exits whose shared threshold trades accuracy for
+# expected MACs. No training anywhere.
+
+
+# A NAS-like synthetic problem: 4 stages at decreasing resolution (MACs are
+# dominated by the early stages), capacity weighted towards the late stages
+# (cheap there), and 3 early exits whose shared threshold trades accuracy for
+# expected MACs. No training anywhere.
+RESOLUTION = [16, 8, 4, 2]
+
+
+CAPACITY_WEIGHT = [0.25, 0.5, 1.0, 2.0]
+
+
+EXIT_FRACTION = [0.2, 0.3, 0.4]
+
+
+EXIT_PENALTY = [0.06, 0.04, 0.02]
+
+
+MIN_ACCURACY = 0.9
+
+
+MAX_MACS = 150_000.0
+
+
+def build_space(hp):
+    for i in range(4):
+        hp.Int(f"depth_{i}", 1, 4)
+        hp.Choice(f"width_{i}", [8, 16, 24, 32])
+    for k in range(3):
+        hp.Boolean(f"exit_{k}")
+    hp.Boolean("use_threshold")
+    with hp.conditional_scope("use_threshold", [True]):
+        hp.Float("threshold", 0.0, 1.0)
+    hp.Fixed("classes", 10)
+
+
+def evaluate(values):
+    macs = [
+        values[f"depth_{i}"] * values[f"width_{i}"] ** 2 * RESOLUTION[i] ** 2
+        for i in range(4)
+    ]
+    capacity = sum(
+        values[f"depth_{i}"] * values[f"width_{i}"] * CAPACITY_WEIGHT[i]
+        for i in range(4)
+    )
+    accuracy = 0.97 - 0.6 * math.exp(-capacity / 60)
+    threshold = values.get("threshold", 0.5)
+    reach, expected_macs = 1.0, 0.0
+    for i in range(4):
+        expected_macs += reach * macs[i]
+        if i < 3 and values[f"exit_{i}"]:
+            reach *= 1 - threshold * EXIT_FRACTION[i]
+            accuracy -= threshold**2 * EXIT_PENALTY[i]
+    return {"accuracy": accuracy, "expected_macs": expected_macs}
+
+
+def key_of(values):
+    return json.dumps(values, sort_keys=True)
+
+
+class Kill(BaseException):
+    """Not an `Exception`: Keras Tuner lets it through, like a real kill."""
+
+
+class SyntheticTuner(BaseTuner):
+    """Scores trials with a synthetic function; counts calls per values."""
+
+    def __init__(self, *args, objective_fn=evaluate, kill=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective_fn = objective_fn
+        self.kill = kill  # ("run_trial" | "pre_create_trial", call number)
+        self.calls = collections.Counter()
+        self.completed_calls = collections.Counter()
+        self.num_calls = 0
+
+    def pre_create_trial(self):
+        if self.kill and self.kill[0] == "pre_create_trial":
+            if self.num_calls == self.kill[1]:
+                raise Kill()
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = dict(trial.hyperparameters.values)
+        self.num_calls += 1
+        self.calls[key_of(values)] += 1
+        if self.kill and self.kill[0] == "run_trial":
+            if self.num_calls == self.kill[1]:
+                raise Kill()
+        result = self.objective_fn(values)
+        self.completed_calls[key_of(values)] += 1
+        return result
+
+
+class RecordingOracle(NSGA2Oracle):
+    """Records every status `populate_space` answers."""
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        self.__dict__.setdefault("answers", []).append(response["status"])
+        return response
+
+
+def run_search(
+    directory,
+    seed=1,
+    population_size=8,
+    generations=4,
+    build=build_space,
+    overwrite=True,
+    objective_fn=evaluate,
+    kill=None,
+    **oracle_kwargs,
+):
+    oracle = RecordingOracle(
+        population_size=population_size,
+        generations=generations,
+        min_accuracy=MIN_ACCURACY,
+        max_macs=MAX_MACS,
+        seed=seed,
+        **oracle_kwargs,
+    )
+    tuner = SyntheticTuner(
+        oracle=oracle,
+        hypermodel=build,
+        directory=str(directory),
+        project_name="search",
+        overwrite=overwrite,
+        objective_fn=objective_fn,
+        kill=kill,
+    )
+    try:
+        tuner.search(verbose=0)
+    except Kill:
+        pass
+    return oracle, tuner
+
+
+def tiny_space(**kwargs):
+    options = dict(
+        input_shape=(8, 8, 1),
+        num_classes=3,
+        stage_widths=((4, 8), (8,), (8, 12)),
+        depths=(1, 2),
+        kernel_sizes=(3, 5),
+        expansion_ratios=(2, 3),
+        stem_stride=1,
+        head_types=("global_pool", "conv"),
+        head_widths=(0, 8),
+    )
+    options.update(kwargs)
+    return SearchSpace(**options)
