@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from keras_nachos import calibration  # noqa: E402
-from tests.calibration_test import synthetic_outputs  # noqa: E402
+from tests.calibration.testing_utils import synthetic_outputs  # noqa: E402
 
 COSTS = np.array([10.0, 25.0, 45.0, 70.0])
 

@@ -108,12 +108,12 @@ import keras_tuner as kt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_nachos import datasets  # noqa: E402
+from keras_nachos.reporting.seed_noise import seed_noise  # noqa: E402
 from keras_nachos.search import CachedEvaluation  # noqa: E402
 from keras_nachos.search import CandidateEvaluator  # noqa: E402
 from keras_nachos.search import NachosSearch  # noqa: E402
 from keras_nachos.search import SearchSpace  # noqa: E402
 from keras_nachos.search import SpaceHyperModel  # noqa: E402
-from keras_nachos.reporting.seed_noise import seed_noise  # noqa: E402
 from keras_nachos.search import admissible_hypervolume  # noqa: E402
 
 ENGINES = ("keras_nachos", "kt_random", "optuna_nsga2", "keras_nachos_plain")

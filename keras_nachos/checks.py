@@ -10,21 +10,23 @@ NaN fails every range.
 import math
 import numbers
 
+import numpy as np
+
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 
 
 def is_integer(value):
     """Whether `value` is an integer (a Python or numpy int, not a bool)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and (
-        type(value).__name__ != "bool_"
+    return isinstance(value, numbers.Integral) and not isinstance(
+        value, (bool, np.bool_)
     )
 
 
 def is_real(value):
     """Whether `value` is a real number (int or float, not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and (
-        type(value).__name__ != "bool_"
+    return isinstance(value, numbers.Real) and not isinstance(
+        value, (bool, np.bool_)
     )
 
 
@@ -72,7 +74,7 @@ def check_float(name, value, low=None, high=None, low_open=False,
 
 def check_bool(name, value):
     """Checks a boolean argument (Python or numpy bool); returns a bool."""
-    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
+    if not isinstance(value, (bool, np.bool_)):
         raise invalid_type(name, "a boolean", value)
     return bool(value)
 

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -36,3 +38,169 @@ def test_cli_search_report_export_on_digits(tmp_path, capsys):
     assert keras_nachos_cli.main(["export", out, "--solution", "99"]) == 2
     error = capsys.readouterr().err
     assert "argument `--solution`" in error and len(error.splitlines()) == 1
+
+
+TINY = [
+    "--dataset", "digits", "--max-samples", "400", "--min-accuracy", "0.15",
+    "--max-macs", "200000", "--population", "4", "--generations", "1",
+    "--epochs", "1", "--batch-size", "64",
+    "--stage-widths", "[[4, 8], [8], [8, 12]]", "--depths", "1",
+    "--kernel-sizes", "3", "--expansion-ratios", "2",
+    "--head-types", "global_pool", "--verbose", "0",
+]
+
+
+def run_cli(*argv):
+    """Runs the command in a fresh interpreter; returns (code, out, err, modules)."""
+    code = (
+        "import json, sys, keras_nachos_cli\n"
+        f"code = keras_nachos_cli.main({list(argv)!r})\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'keras_nachos'))))\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    lines = done.stdout.strip().splitlines()
+    modules = json.loads(lines[-1]) if lines else None
+    return done.returncode, "\n".join(lines[:-1]), done.stderr, modules
+
+
+@pytest.mark.parametrize(
+    "argv, argument",
+    [
+        (["--min-accuracy", "1.5"], "--min-accuracy"),
+        (["--min-accuracy", "nan"], "--min-accuracy"),
+        (["--max-macs", "-5"], "--max-macs"),
+        (["--population", "6"], "--population"),
+        (["--kernel-sizes", "3,4"], "--kernel-sizes"),
+        (["--stage-widths", "[[8, 12]]"], "--stage-widths"),
+        (["--head-types", "global_pool,fancy"], "--head-types"),
+        (["--validation-split", "1.0"], "--validation-split"),
+        (["--image-size", "16"], "--image-size"),
+    ],
+)
+def test_bad_search_arguments_are_one_line_and_write_nothing(
+    tmp_path, capsys, argv, argument
+):
+    # Before: search_config.json was written first, then a traceback; every
+    # corrected command then "resumed" with the bad value.
+    out = tmp_path / "run"
+    options = {"--min-accuracy": "0.5", "--max-macs": "1e5"}
+    options.update(dict(zip(argv[::2], argv[1::2])))
+    command = ["search", "--out", str(out)]
+    for flag, value in options.items():
+        command += [flag, value]
+    assert keras_nachos_cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"argument `{argument}`" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_argument_errors_come_before_tensorflow_starts(tmp_path):
+    code, _, err, modules = run_cli(
+        "search", "--out", str(tmp_path / "run"), "--min-accuracy", "2",
+        "--max-macs", "1e5",
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert modules == [], modules  # no tensorflow, keras, keras_nachos
+    code, _, err, _ = run_cli("search", "--out", str(tmp_path), "--depths", "x")
+    assert code == 2 and "argument --depths" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err, _ = run_cli("report", str(tmp_path / "nothing"))
+    assert code == 2 and "argument `dir`" in err
+
+
+def test_a_new_search_needs_both_constraints(tmp_path, capsys):
+    assert keras_nachos_cli.main(
+        ["search", "--out", str(tmp_path / "run"), "--max-macs", "1e5"]) == 2
+    assert "--min-accuracy is required for a new search" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_refuses_other_arguments_and_report_says_unfinished(
+    tmp_path, capsys, monkeypatch
+):
+    from keras_nachos.search.candidate_evaluator import CandidateEvaluator
+
+    out = str(tmp_path / "run")
+    original = CandidateEvaluator.__call__
+    calls = []
+
+    def killed_at_the_second(self, values, callbacks=None):
+        calls.append(values)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, values, callbacks)
+
+    monkeypatch.setattr(CandidateEvaluator, "__call__", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        keras_nachos_cli.main(["search", "--out", out, *TINY])
+    stored = json.load(open(os.path.join(out, "search_config.json")))
+    assert stored["epochs"] == 1
+    capsys.readouterr()
+
+    # Before: the report of an unfinished search looked like a finished one.
+    assert keras_nachos_cli.main(["report", out, "--no-test"]) == 0
+    printed = capsys.readouterr().out
+    assert "is unfinished" in printed and "holds 2 trials" in printed
+
+    # Before: a resume with other arguments silently used the stored ones.
+    assert keras_nachos_cli.main(
+        ["search", "--out", out, "--epochs", "3", "--max-macs", "200000"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 3 (stored: 1)" in err and "--max-macs" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert json.load(open(os.path.join(out, "search_config.json"))) == stored
+
+    monkeypatch.setattr(CandidateEvaluator, "__call__", original)
+    assert keras_nachos_cli.main(["search", "--out", out, "--verbose", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "Resuming the search" in printed and "Admissible Pareto front" in printed
+    assert keras_nachos_cli.main(["report", out, "--no-test"]) == 0
+    assert "unfinished" not in capsys.readouterr().out
+
+    # --overwrite starts over with the new arguments.
+    assert keras_nachos_cli.main(
+        ["search", "--out", out, "--overwrite", *TINY, "--epochs", "2"]) == 0
+    assert json.load(open(os.path.join(out, "search_config.json")))["epochs"] == 2
+
+
+def test_a_damaged_state_file_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "search").mkdir(parents=True)
+    (out / "search_config.json").write_text('{"dataset": "digits", "see')
+    assert keras_nachos_cli.main(["search", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "search_config.json is damaged" in err
+    assert len(err.strip().splitlines()) == 1
+@pytest.mark.slow
+def test_demo_runs_the_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
+    tiny = dict(zip([a.lstrip("-").replace("-", "_") for a in TINY[::2]],
+                    TINY[1::2]))
+    preset = {
+        "dataset": "digits", "max_samples": 400, "min_accuracy": 0.15,
+        "max_macs": 200000.0, "population": 4, "generations": 1, "epochs": 1,
+        "batch_size": 64, "stage_widths": [[4, 8], [8], [8, 12]],
+        "depths": [1], "kernel_sizes": [3], "expansion_ratios": [2],
+        "head_types": ["global_pool"],
+    }
+    assert set(preset) <= set(tiny) | {"seed"}
+    monkeypatch.setitem(keras_nachos_cli.PRESETS, "digits", preset)
+    out = tmp_path / "demo"
+    assert keras_nachos_cli.main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[trial 4/4]" in printed and "Admissible Pareto front" in printed
+    assert "exported to" in printed and "real early exit" in printed
+    for line in ("accuracy", "exit fractions", "expected MACs"):
+        assert f"  {line}" in printed
+    for name in ("pareto.png", "results.json", "solution_0.keras",
+                 "solution_0.json"):
+        assert (out / name).exists(), name
+    # Run again: the search resumes (nothing is retrained) and the same
+    # solution is exported.
+    assert keras_nachos_cli.main(["demo", "--out", str(out)]) == 0
+    assert "Resuming the search" in capsys.readouterr().out

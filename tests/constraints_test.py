@@ -1,8 +1,13 @@
 """Tests of `keras_nachos.constraints`."""
 
+import numpy as np
 import pytest
 
+from keras_nachos import calibration
+from keras_nachos import constraints
 from keras_nachos.constraints import normalised_violation
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 
 
 def test_normalised_violation_by_hand():
@@ -10,3 +15,20 @@ def test_normalised_violation_by_hand():
     assert normalised_violation(0.7, 150.0, 0.8, 100.0) == pytest.approx(1.0)
     assert normalised_violation(0.85, 100.0, 0.8, 100.0) == 0.0
     assert normalised_violation(0.1, 1e12, 0.0, float("inf")) == 0.0
+
+
+@pytest.mark.parametrize(
+    "min_accuracy, max_macs, argument",
+    [
+        (NAN, None, "min_accuracy"), (1.0, None, "min_accuracy"),
+        (-0.1, None, "min_accuracy"), (True, None, "min_accuracy"),
+        ("0.9", None, "min_accuracy"), (None, 0, "max_macs"),
+        (None, -1.0, "max_macs"), (None, NAN, "max_macs"),
+        (None, False, "max_macs"),
+    ],
+)
+def test_constraints(min_accuracy, max_macs, argument):
+    assert_invalid(argument, constraints.check_constraints, min_accuracy, max_macs)
+    outputs = [np.full((4, 2), 0.5)] * 2
+    assert_invalid(argument, calibration.calibrate_from_outputs, outputs, [0, 1, 0, 1],
+            [1.0, 2.0], min_accuracy=min_accuracy, max_macs=max_macs)

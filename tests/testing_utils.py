@@ -121,3 +121,21 @@ def assert_round_trip(obj, custom_objects=None, inputs=None):
                 keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
             )
     return restored
+
+
+NAN = float("nan")
+
+
+def assert_invalid(argument, fn, *args, **kwargs):
+    """Asserts `fn(*args, **kwargs)` refuses an argument in Keras' wording.
+
+    The error (a `ValueError` or `TypeError`) must name the argument and show
+    the value received.
+    """
+    import pytest
+
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert f"argument `{argument}`" in message, message
+    assert "Received:" in message, message

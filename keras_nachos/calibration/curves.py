@@ -6,7 +6,6 @@ import numpy as np
 
 from keras_nachos.errors import invalid_value
 
-
 TradeOffPoint = collections.namedtuple(
     "TradeOffPoint", ["expected_macs", "accuracy", "thresholds"]
 )

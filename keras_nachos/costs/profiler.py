@@ -35,7 +35,6 @@ from tensorflow.python.framework.convert_to_constants import (
 from keras_nachos.costs.layer_formulas import einsum_macs
 from keras_nachos.costs.shapes import keras_tensors
 
-
 # Op types whose `tf.compat.v1.profiler` FLOPs are exactly 2x MACs (checked
 # on TF 2.21: their registered counts are output elements x reduction size x
 # 2). `Conv2DBackpropInput` is left out on purpose: its registered count

@@ -19,14 +19,6 @@ SEARCH_CONFIG = "search_config.json"
 PROJECT = "search"
 RESULT_FILES = ("results.json", "results.csv", "pareto.png")
 
-# Keys of search_config.json that the space is made from; configs written
-# before they were stored keep them only inside "space".
-SPACE_KEYS = (
-    "stage_widths", "depths", "kernel_sizes", "expansion_ratios",
-    "head_types", "confidence", "threshold_mode",
-)
-
-
 class SearchProject:
     """The folder of one search.
 
@@ -105,30 +97,3 @@ class SearchProject:
             project_name=PROJECT,
             overwrite=overwrite,
         )
-
-
-def stored_value(config, key):
-    """A configuration value, read from "space" for older configs."""
-    if key in config:
-        return config[key]
-    return config.get("space", {}).get(key)
-
-
-def differences(stored, given):
-    """`[(key, stored, given)]` where given arguments differ from stored ones.
-
-    Lists and tuples compare by their items; `1` and `1.0` are equal.
-    """
-    def normal(value):
-        if isinstance(value, (list, tuple)):
-            return [normal(v) for v in value]
-        if isinstance(value, bool) or value is None or isinstance(value, str):
-            return value
-        return float(value)
-
-    out = []
-    for key, value in given.items():
-        old = stored_value(stored, key)
-        if normal(old) != normal(value):
-            out.append((key, old, value))
-    return out

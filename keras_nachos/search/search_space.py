@@ -18,6 +18,7 @@ from keras_nachos.search.head_designs import head_designs
 from keras_nachos.search.head_designs import make_head
 from keras_nachos.search.records import candidate_key
 
+
 class SearchSpace:
     """A serialisable NACHOS search space over early-exit networks.
 

@@ -15,6 +15,7 @@ from keras_nachos.calibration import exit_tables
 from tests.calibration.testing_utils import COSTS
 from tests.calibration.testing_utils import NUM_CLASSES
 from tests.calibration.testing_utils import synthetic_outputs
+from tests.testing_utils import assert_invalid
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +93,9 @@ def test_infeasible_constraints_raise_with_both_numbers(outputs_4k):
         ({"min_accuracy": 0.999, "max_macs": 5.0},
          [f"{acc.max():.4f}", f"{cost.min():,.1f}"]),
     ]
-    for constraints, numbers in cases:
+    for limits, numbers in cases:
         with pytest.raises(ValueError) as info:
-            _calibrate(outputs, y, **constraints)
+            _calibrate(outputs, y, **limits)
         message = str(info.value)
         assert "none" not in message
         assert all(number in message for number in numbers), message
@@ -184,3 +185,9 @@ def test_class_means_rule_calibrates_with_its_strict_inequality():
     t = calibration.to_score_thresholds("class_means", [0.5, 0.5])
     assert calibration.to_rule_thresholds("class_means", t).tolist() == [0.5, 0.5]
     assert not np.any((S[:5, 0] >= t[0]))  # 0.5 > 0.5 is false
+
+
+def test_calibrate_thresholds_checks_before_running_the_model():
+    assert_invalid("model", calibration.calibrate_thresholds, "a model", (None, None))
+    assert_invalid("batch_size", calibration.calibrate_thresholds, None, None,
+            batch_size=0)

@@ -7,7 +7,6 @@ import pytest
 from keras_nachos.calibration import evaluate_thresholds
 from keras_nachos.calibration import exit_indices as _exit_indices
 
-
 S_HAND = np.array(
     [[0.9, 0.1], [0.4, 0.8], [0.6, 0.95], [0.2, 0.3], [0.7, 0.5], [0.5, 0.9]]
 )

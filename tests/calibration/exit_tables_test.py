@@ -9,6 +9,8 @@ from keras_nachos import rules as exit_rules
 from keras_nachos.calibration import evaluate_thresholds
 from keras_nachos.calibration import exit_indices as _exit_indices
 from keras_nachos.calibration import exit_tables
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 
 
 class _OneMinusMax(exit_rules.ExitRule):
@@ -71,3 +73,21 @@ def test_exit_tables_reproduce_apply_rule(rule):
         np.testing.assert_array_equal(round_trip, t)
         acc, _, _ = evaluate_thresholds(S, R, [1, 2, 3, 4], u)
         assert acc == np.mean(R[np.arange(n), expected])
+
+
+def test_calibration_tables():
+    outputs = [np.full((4, 2), 0.5), np.full((4, 2), 0.5)]
+    y = [0, 1, 0, 1]
+    assert_invalid("exit_outputs", calibration.exit_tables, outputs[:1], y,
+            "max_probability", 2)
+    assert_invalid("exit_outputs", calibration.exit_tables,
+            [outputs[0], np.zeros((3, 2))], y, "max_probability", 2)
+    nan_outputs = [np.full((4, 2), NAN), outputs[1]]
+    assert_invalid("exit_outputs", calibration.exit_tables, nan_outputs, y,
+            "max_probability", 2)
+    assert_invalid("y", calibration.exit_tables, outputs, y[:3], "max_probability", 2)
+    assert_invalid("costs", calibration.calibrate_from_outputs, outputs, y, [1.0, NAN])
+    assert_invalid("costs", calibration.calibrate_from_outputs, outputs, y, [1.0, -2.0])
+    assert_invalid("costs", calibration.calibrate_from_outputs, outputs, y, [1.0])
+    assert_invalid("search_options", calibration.calibrate_from_outputs, outputs, y,
+            [1.0, 2.0], beam=3)

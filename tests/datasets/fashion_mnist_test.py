@@ -10,7 +10,6 @@ from keras_nachos import datasets
 from keras_nachos.datasets import fashion_mnist
 from tests.datasets import testing_utils
 
-
 FASHION_NAMES = [
     "T-shirt/top",
     "Trouser",

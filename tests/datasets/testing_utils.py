@@ -6,7 +6,6 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-
 tfds.disable_progress_bar()
 
 

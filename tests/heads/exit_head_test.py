@@ -4,10 +4,13 @@ confidence column, serialization, MAC count, argument checks)."""
 import numpy as np
 import pytest
 
+import keras_nachos as kn
 from keras_nachos import ConvHead
 from keras_nachos import GlobalPoolHead
 from keras_nachos import MixedPoolHead
 from keras_nachos.costs import layer_macs as layer_macs_at
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 from tests.testing_utils import assert_round_trip
 
 
@@ -53,3 +56,24 @@ def test_bad_head_arguments():
         ConvHead(3, filters=())
     with pytest.raises(ValueError, match="ConvHead"):
         ConvHead(3)(np.zeros((2, 16)))
+
+
+HEADS = [
+    (kn.GlobalPoolHead, {"hidden_units": 0}, "hidden_units"),
+    (kn.GlobalPoolHead, {"hidden_units": True}, "hidden_units"),
+    (kn.GlobalPoolHead, {"pooling": "median"}, "pooling"),
+    (kn.MixedPoolHead, {"target_size": 0}, "target_size"),
+    (kn.MixedPoolHead, {"target_size": 2.5}, "target_size"),
+    (kn.ConvHead, {"filters": ()}, "filters"),
+    (kn.ConvHead, {"filters": (8, -1)}, "filters"),
+    (kn.ConvHead, {"pool_size": True}, "pool_size"),
+    (kn.ConvHead, {"pool_size": NAN}, "pool_size"),
+    (kn.GlobalPoolHead, {"confidence": 1}, "confidence"),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, argument", HEADS)
+def test_heads(cls, kwargs, argument):
+    assert_invalid(argument, cls, 4, **kwargs)
+    assert_invalid("num_classes", cls, 1)
+    assert_invalid("num_classes", cls, 4.0)

@@ -136,3 +136,104 @@ def test_combined_mode_trains_only_trained_heads(data_and_backbone):
     model.fit_class_means(x, y)
     assert float(model.heads[0].fitted.numpy()) == 1.0
     assert isinstance(model.heads[0], ClassMeansHead)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return EarlyExitModel.from_backbone(small_cnn(), ["p1", "p2"], 4)
+
+
+@pytest.mark.parametrize(
+    "x, received",
+    [
+        (np.zeros((3, 32, 32, 1), "float32"), r"shape \(3, 32, 32, 1\)"),
+        (np.zeros((3, 16, 16, 3), "float32"), r"shape \(3, 16, 16, 3\)"),
+        (np.zeros((3, 16, 16), "float32"), r"shape \(3, 16, 16\)"),
+        (np.array([["a"] * 16] * 16)[None, :, :, None], "dtype <U1"),
+    ],
+    ids=["other_size", "other_channels", "no_channel_axis", "strings"],
+)
+def test_predict_early_exit_checks_the_input_shape(model, x, received):
+    # Before: another image size ran and reported the MACs of 16x16 images;
+    # another channel count ended in a long TensorFlow error.
+    pattern = (
+        r"Invalid value received for argument `x`\. Expected numeric inputs "
+        r"of shape \(n, 16, 16, 1\).*Received: x=.*" + received
+    )
+    with pytest.raises(ValueError, match=pattern):
+        model.predict_early_exit(x, [0.5, 0.5])
+    with pytest.raises(ValueError, match=pattern):
+        model.predict_exits(x)
+
+
+def test_input_shape_is_checked_on_datasets_too(model):
+    import tensorflow as tf
+
+    images = np.zeros((4, 8, 8, 1), "float32")
+    batches = tf.data.Dataset.from_tensor_slices((images, np.zeros(4))).batch(2)
+    with pytest.raises(ValueError, match=r"argument `x`.*\(n, 16, 16, 1\)"):
+        model.predict_early_exit(batches, [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"argument `x`.*\(n, 16, 16, 1\)"):
+        model.evaluate_early_exit(batches, thresholds=[0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"thresholds": [0.5, float("nan")]}, "thresholds"),
+        ({"thresholds": [0.5]}, "thresholds"),
+        ({"thresholds": 0.5}, "thresholds"),
+        ({"thresholds": [0.5, 2.0]}, "thresholds"),
+        ({"thresholds": [0.5, 0.5], "batch_size": 0}, "batch_size"),
+        ({"thresholds": [0.5, 0.5], "batch_size": True}, "batch_size"),
+        ({"thresholds": [0.5, 0.5], "batch_size": 2.0}, "batch_size"),
+        ({"thresholds": [0.5, 0.5], "rule": "fastest"}, "rule"),
+        ({"thresholds": [0.5, 0.5], "rule": "cascade_confidence"}, "rule"),
+    ],
+)
+def test_bad_prediction_arguments(model, kwargs, argument):
+    x, _ = toy_data(8)
+    with pytest.raises((ValueError, TypeError), match=f"argument `{argument}`"):
+        model.predict_early_exit(x, **kwargs)
+
+
+def test_bad_evaluation_labels(model):
+    x, y = toy_data(8)
+    with pytest.raises(ValueError, match="argument `y`.*8 labels"):
+        model.evaluate_early_exit(x, y[:5], [0.5, 0.5])
+    with pytest.raises(ValueError, match="argument `y`"):
+        model.evaluate_early_exit(x, None, [0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "fractions",
+    [[0.5, 0.5], [0.5, 0.6, -0.1], [0.2, 0.2, 0.2], [0.5, 0.5, float("nan")]],
+)
+def test_bad_exit_fractions(model, fractions):
+    with pytest.raises(ValueError, match="argument `exit_fractions`"):
+        model.expected_macs(fractions)
+    with pytest.raises(ValueError, match="argument `convention`"):
+        model.expected_macs([0.2, 0.3, 0.5], convention="flops")
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"exit_points": []}, "exit_points"),
+        ({"exit_points": ["nowhere"]}, "exit_points"),
+        ({"exit_points": ["p1", "p1"]}, "exit_points"),
+        ({"exit_points": ["p2", "p1"]}, "exit_points"),
+        ({"num_classes": 4.0}, "num_classes"),
+        ({"num_classes": True}, "num_classes"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 5}, "num_classes"),
+        ({"head": "fancy"}, "head"),
+        ({"confidence": "yes"}, "confidence"),
+        ({"final_head": "big"}, "final_head"),
+    ],
+)
+def test_bad_construction_arguments(kwargs, argument):
+    options = {"exit_points": ["p1", "p2"], "num_classes": 4}
+    options.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=f"argument `{argument}`"):
+        EarlyExitModel.from_backbone(small_cnn(), **options)

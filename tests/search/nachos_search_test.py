@@ -10,8 +10,9 @@ from keras_nachos.search import NachosSearch
 from keras_nachos.search import SearchSpace
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.pareto import non_dominated
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 from tests.testing_utils import toy_data
-
 
 MIN_ACCURACY, MAX_MACS = 0.3, 400000
 
@@ -176,3 +177,15 @@ def test_preselection_trains_only_candidates_within_the_budget(tmp_path, monkeyp
     assert tuner.oracle.screened["total"] >= 2 * 4 * 3
     # Each candidate was built once for its costs, however often screened.
     assert len(built) == len(set(built))
+
+
+def test_nachos_search(tmp_path):
+    from keras_nachos.search import NachosSearch
+
+    space = SearchSpace((16, 16, 1), 4, stage_widths=((8,), (8,)))
+    assert_invalid("search_space", NachosSearch, "space", 0.5, 1e5)
+    assert_invalid("min_accuracy", NachosSearch, space, NAN, 1e5,
+            directory=str(tmp_path))
+    assert_invalid("max_macs", NachosSearch, space, 0.5, None, directory=str(tmp_path))
+    assert_invalid("evaluator_options", NachosSearch, space, 0.5, 1e5,
+            evaluator_options=[1], directory=str(tmp_path))

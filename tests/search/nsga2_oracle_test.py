@@ -18,6 +18,8 @@ from tests.search.testing_utils import build_space
 from tests.search.testing_utils import evaluate
 from tests.search.testing_utils import key_of
 from tests.search.testing_utils import run_search
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 
 
 def test_population_size_must_be_a_multiple_of_4():
@@ -363,3 +365,26 @@ def test_offspring_already_evaluated_are_re_mutated_before_they_cost_budget():
     keys = [r.key for r in records]
     assert len(set(keys)) == len(keys)
     assert not set(keys) & set(oracle._cache)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"population_size": 6}, "population_size"),
+        ({"population_size": 8.0}, "population_size"),
+        ({"generations": 0}, "generations"),
+        ({"max_trials": -1}, "max_trials"),
+        ({"min_accuracy": NAN}, "min_accuracy"),
+        ({"max_macs": 0}, "max_macs"),
+        ({"crossover_probability": 1.5}, "crossover_probability"),
+        ({"mutation_probability": NAN}, "mutation_probability"),
+        ({"eta_crossover": -1}, "eta_crossover"),
+        ({"preselect": 0}, "preselect"),
+        ({"precheck": "yes"}, "precheck"),
+        ({"accuracy_key": 3}, "accuracy_key"),
+    ],
+)
+def test_oracle(kwargs, argument):
+    options = {"population_size": 4, "generations": 2}
+    options.update(kwargs)
+    assert_invalid(argument, NSGA2Oracle, **options)

@@ -11,6 +11,7 @@ from keras_nachos.search import register_head
 from keras_nachos.search.blocks import register_block
 from keras_nachos.search.search_space import SearchSpace
 from tests.search.testing_utils import tiny_space
+from tests.testing_utils import assert_invalid
 from tests.testing_utils import assert_round_trip
 
 
@@ -91,3 +92,33 @@ def test_repair_gives_one_set_of_values_per_network():
     b = dict(a, exit_2_head="conv", exit_2_head_width=8)
     assert space.repair(a) == space.repair(b)
     assert space.candidate_key(space.repair(a)) == space.candidate_key(space.repair(b))
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"input_shape": (16, 16)}, "input_shape"),
+        ({"input_shape": (16, 0, 1)}, "input_shape"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"stage_widths": ((8,),)}, "stage_widths"),
+        ({"stage_widths": ((8,), (0, 4))}, "stage_widths"),
+        ({"depths": ()}, "depths"),
+        ({"depths": (1, -2)}, "depths"),
+        ({"kernel_sizes": (3, 4)}, "kernel_sizes"),
+        ({"expansion_ratios": (2.5,)}, "expansion_ratios"),
+        ({"stage_strides": (1,)}, "stage_strides"),
+        ({"stem_filters": (True,)}, "stem_filters"),
+        ({"stem_stride": 0}, "stem_stride"),
+        ({"resolutions": (16, 0)}, "resolutions"),
+        ({"block_types": ("dense_block",)}, "block_types"),
+        ({"head_types": ("fancy",)}, "head_types"),
+        ({"head_widths": (-1,)}, "head_widths"),
+        ({"confidence": "no"}, "confidence"),
+        ({"threshold_mode": "learned"}, "threshold_mode"),
+    ],
+)
+def test_search_space(kwargs, argument):
+    options = {"input_shape": (16, 16, 1), "num_classes": 4,
+               "stage_widths": ((8,), (8,))}
+    options.update(kwargs)
+    assert_invalid(argument, SearchSpace, **options)

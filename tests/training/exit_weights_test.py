@@ -4,7 +4,10 @@ ramp, argument checks, through `EarlyExitModel.compile`."""
 import numpy as np
 import pytest
 
+import keras_nachos as kn
 from keras_nachos import EarlyExitModel
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 
@@ -44,3 +47,10 @@ def test_bad_exit_weights():
         model.compile("sgd", exit_weights=[1.0])
     with pytest.raises(ValueError, match="argument `exit_weights`"):
         model.compile("sgd", exit_weights="ramp")
+
+
+def test_exit_weights():
+    assert_invalid("weights", kn.ConstantExitWeights, [1.0, NAN])
+    assert_invalid("weights", kn.ConstantExitWeights, [1.0, -1.0])
+    assert_invalid("relative_depths", kn.SDNRamp, relative_depths=[0.5, NAN])
+    assert_invalid("epochs", kn.SDNRamp, epochs=0)

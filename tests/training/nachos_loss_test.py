@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_nachos as kn
 from keras_nachos import EarlyExitModel
 from keras_nachos import NachosLoss
 from keras_nachos import SupportSetCallback
@@ -12,6 +13,8 @@ from keras_nachos import split_support_set
 from keras_nachos.training.nachos_loss import cascade_exit_probabilities
 from keras_nachos.training.nachos_loss import class_balanced_bce
 from keras_nachos.training.nachos_loss import mac_budget_loss
+from tests.testing_utils import NAN
+from tests.testing_utils import assert_invalid
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 
@@ -133,3 +136,17 @@ def test_nachos_loss_needs_confidence_heads_and_valid_weights():
         NachosLoss(macs_weight=-1)
     with pytest.raises(ValueError, match="argument `max_macs`"):
         NachosLoss(max_macs=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"max_macs": 0}, "max_macs"),
+        ({"max_macs": NAN}, "max_macs"),
+        ({"classification_weight": -1.0}, "classification_weight"),
+        ({"support_weight": NAN}, "support_weight"),
+        ({"macs_weight": True}, "macs_weight"),
+    ],
+)
+def test_nachos_loss(kwargs, argument):
+    assert_invalid(argument, kn.NachosLoss, **kwargs)
