@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_nachos.data_utils import check_batch_size
+from keras_nachos.data_utils import inputs_and_labels
 from keras_nachos.errors import invalid_value
 from keras_nachos.heads import ClassMeansHead
 
@@ -17,19 +19,15 @@ def _batches(x, y, batch_size):
                 )
             yield element[0], np.asarray(element[1]).reshape(-1)
         return
-    if y is None:
-        raise invalid_value("y", "integer labels for the array `x`", y)
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise invalid_value(
-            "y", f"{len(x)} labels, one per sample of `x`", f"{len(y)} labels"
-        )
+    x, y = inputs_and_labels(x, y)
     for start in range(0, len(y), batch_size):
         yield x[start : start + batch_size], y[start : start + batch_size]
 
 
 def fit_class_means(model, x, y=None, batch_size=256, verbose=0):
     """Fits every `ClassMeansHead` of an `EarlyExitModel` (see its method)."""
+    model._check_inputs(x)
+    check_batch_size(batch_size)
     heads = [
         (i, h) for i, h in enumerate(model.heads) if isinstance(h, ClassMeansHead)
     ]
