@@ -33,13 +33,15 @@ def _is_number(value):
     )
 
 
-def check_constraints(min_accuracy=None, max_macs=None):
+def check_constraints(min_accuracy=None, max_macs=None, required=False):
     """Validates an accuracy floor and a MAC budget.
 
     Args:
         min_accuracy: `None` or a float in [0, 1), A_min.
         max_macs: `None` or a positive number, M_max (`float("inf")` means no
             budget).
+        required: Boolean, whether both must be numbers (the search needs
+            both; `0.0` and `float("inf")` then mean no constraint).
 
     Returns:
         `(min_accuracy, max_macs)` as floats (or `None`).
@@ -49,6 +51,14 @@ def check_constraints(min_accuracy=None, max_macs=None):
     >>> check_constraints(0.9, 2_000_000)
     (0.9, 2000000.0)
     """
+    if required:
+        for name, value in (("min_accuracy", min_accuracy), ("max_macs", max_macs)):
+            if value is None:
+                raise invalid_value(
+                    name,
+                    "a number (0.0 and float('inf') mean no constraint)",
+                    value,
+                )
     if min_accuracy is not None:
         if not _is_number(min_accuracy):
             raise invalid_type(

@@ -163,10 +163,16 @@ def test_resume_refuses_other_arguments_and_report_says_unfinished(
     assert keras_nachos_cli.main(["report", out, "--no-test"]) == 0
     assert "unfinished" not in capsys.readouterr().out
 
-    # --overwrite starts over with the new arguments.
-    assert keras_nachos_cli.main(
-        ["search", "--out", out, "--overwrite", *TINY, "--epochs", "2"]) == 0
+    # --overwrite starts over with the new arguments (killed at once here:
+    # the new configuration is what was written).
+    calls.clear()
+    monkeypatch.setattr(CandidateEvaluator, "__call__", killed_at_the_second)
+    calls.append(None)  # the next call is the second
+    with pytest.raises(KeyboardInterrupt):
+        keras_nachos_cli.main(
+            ["search", "--out", out, "--overwrite", *TINY, "--epochs", "2"])
     assert json.load(open(os.path.join(out, "search_config.json")))["epochs"] == 2
+    assert not os.path.exists(os.path.join(out, "results.json"))
 
 
 def test_a_damaged_state_file_is_one_line(tmp_path, capsys):

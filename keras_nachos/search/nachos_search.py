@@ -76,13 +76,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     ):
         if not isinstance(search_space, SearchSpace):
             raise invalid_type("search_space", "a SearchSpace", search_space)
-        if min_accuracy is None or max_macs is None:
-            raise invalid_value(
-                "min_accuracy" if min_accuracy is None else "max_macs",
-                "a number: the search needs both constraints",
-                None,
-            )
-        min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+        min_accuracy, max_macs = check_constraints(
+            min_accuracy, max_macs, required=True
+        )
         if evaluator_options is not None and not isinstance(
             evaluator_options, dict
         ):

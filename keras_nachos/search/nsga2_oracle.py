@@ -216,13 +216,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
                 "a positive integer when `generations` is not given",
                 max_trials,
             )
-        if min_accuracy is None or max_macs is None:
-            raise invalid_value(
-                "min_accuracy" if min_accuracy is None else "max_macs",
-                "a number (0.0 and float('inf') mean no constraint)",
-                None,
-            )
-        min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+        min_accuracy, max_macs = check_constraints(
+            min_accuracy, max_macs, required=True
+        )
         _check_probability("crossover_probability", crossover_probability)
         if mutation_probability is not None:
             _check_probability("mutation_probability", mutation_probability)
