@@ -676,6 +676,39 @@ class EarlyExitModel(keras.Model):
             evaluation, self.exit_names, self.exit_costs, curve=curve
         )
 
+    def export_early_exit(
+        self,
+        directory,
+        thresholds=None,
+        rule="max_probability",
+        quantize=None,
+        representative_data=None,
+    ):
+        """Writes the model as one LiteRT `.tflite` per stage + a manifest.
+
+        The early exit stays real on the device: each stage (a backbone
+        segment and its exit head) is its own file, and
+        `keras_nachos.deploy.load(directory).predict_early_exit(x)` runs the
+        rule between them (see `keras_nachos.deploy.export_early_exit`).
+
+        Args:
+            directory: Output folder.
+            thresholds: One per early exit (or held by the rule).
+            rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
+            quantize: `None` (float32) or `"int8"` (full integer).
+            representative_data: Input samples to calibrate int8 ranges on
+                (required with `quantize="int8"`).
+
+        Returns:
+            The `keras_nachos.deploy.Manifest` written.
+        """
+        from keras_nachos.deploy.export import export_early_exit
+
+        return export_early_exit(
+            self, directory, thresholds=thresholds, rule=rule,
+            quantize=quantize, representative_data=representative_data,
+        )
+
     # ------------------------------------------------------------------
     # Serialization.
     # ------------------------------------------------------------------

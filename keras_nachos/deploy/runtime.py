@@ -1,0 +1,206 @@
+"""`EarlyExitRuntime`: the exported stages run with a real early exit.
+
+`keras_nachos.deploy.load(directory)` reads the manifest, opens one LiteRT
+interpreter per stage and returns the runtime; its `predict_early_exit`
+returns the same `EarlyExitResult` as `EarlyExitModel.predict_early_exit`:
+per-sample exits, predictions and MACs. Each batch goes through stage 1; the
+rule (the manifest's, the same object as in Keras) decides on the exit's
+output; only the samples that did not leave go on to stage 2, and so on.
+Int8 stages take int8 inputs: the runtime quantises the images with the
+first stage's input scale and zero point, dequantises each exit's output
+for the rule, and hands int8 features from stage to stage, requantising only
+where a stage's output parameters differ from the next stage's input ones.
+"""
+
+import os
+
+import numpy as np
+
+from keras_nachos import rules as rules_module
+from keras_nachos.checks import check_int
+from keras_nachos.costs import ExitCosts
+from keras_nachos.data_utils import check_inputs
+from keras_nachos.deploy.interpreters import make_interpreter
+from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.inference import EarlyExitResult
+
+
+def quantize(values, spec):
+    """Float values to a quantised tensor's integers (clipped to its range)."""
+    info = np.iinfo(spec.dtype)
+    q = np.round(np.asarray(values, "float32") / spec.scale) + spec.zero_point
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(values, spec):
+    """A tensor's values as float32 (quantised ones through scale/zero point)."""
+    if not spec.quantized:
+        return np.asarray(values, "float32")
+    return (np.asarray(values, "float32") - spec.zero_point) * spec.scale
+
+
+def hands_over_unchanged(out_spec, in_spec):
+    """Whether a stage's output can go to the next stage's input as it is.
+
+    True for float tensors, and for quantised ones whose requantisation maps
+    every integer to itself (their scales and zero points agree to within
+    what the integers can tell: calibrating the same values twice gives
+    scales a float32 ulp apart).
+    """
+    if out_spec.quantized != in_spec.quantized or out_spec.dtype != in_spec.dtype:
+        return False
+    if not out_spec.quantized:
+        return True
+    info = np.iinfo(out_spec.dtype)
+    values = np.arange(info.min, info.max + 1).astype(out_spec.dtype)
+    return bool(
+        np.array_equal(quantize(dequantize(values, out_spec), in_spec), values)
+    )
+
+
+class _Stage:
+    """One stage's interpreter, called through its signature."""
+
+    def __init__(self, path, spec, num_threads=None):
+        self.spec = spec
+        self.interpreter = make_interpreter(model_path=path, num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner()
+
+    def __call__(self, inputs):
+        outputs = self.runner(**{self.spec.input.name: inputs})
+        features = outputs.get("features") if self.spec.features else None
+        return outputs["exit"], features
+
+
+class EarlyExitRuntime:
+    """The stages of an export, run with the exit rule between them.
+
+    Args:
+        directory: The export folder (`EarlyExitModel.export_early_exit`).
+        num_threads: Optional number of interpreter threads.
+
+    Attributes:
+        manifest: The export's `Manifest`.
+        rule: The `ExitRule`; `thresholds` its thresholds.
+        exit_costs: The model's `ExitCosts`.
+    """
+
+    def __init__(self, directory, num_threads=None):
+        self.directory = os.fspath(directory)
+        self.manifest = Manifest.read(self.directory)
+        self.rule = rules_module.get(self.manifest.rule)
+        self.thresholds = np.asarray(self.manifest.thresholds, "float64")
+        self.exit_costs = ExitCosts.from_dict(self.manifest.exit_costs)
+        self.stages = [
+            _Stage(os.path.join(self.directory, s.file), s, num_threads)
+            for s in self.manifest.stages
+        ]
+        # Per hand-over between stages: whether the features go as they are.
+        self.unchanged_hand_overs = [
+            hands_over_unchanged(a.spec.features, b.spec.input)
+            for a, b in zip(self.stages, self.stages[1:])
+        ]
+
+    @property
+    def num_exits(self):
+        return len(self.stages)
+
+    @property
+    def num_classes(self):
+        return self.manifest.num_classes
+
+    @property
+    def input_shape(self):
+        return tuple(None if d < 0 else d for d in self.manifest.input.shape)
+
+    def _to_input(self, x):
+        spec = self.manifest.input
+        if spec.quantized:
+            return quantize(x, spec)
+        return np.asarray(x, spec.dtype)
+
+    def _hand_over(self, features, i):
+        """Stage `i`'s features as stage `i + 1`'s input."""
+        if self.unchanged_hand_overs[i]:
+            return features
+        out_spec = self.stages[i].spec.features
+        in_spec = self.stages[i + 1].spec.input
+        values = dequantize(features, out_spec)
+        return quantize(values, in_spec) if in_spec.quantized else values
+
+    def run_stages(self, x):
+        """Every exit's (dequantised) output on every sample, in exit order.
+
+        What `EarlyExitModel.predict_exits` gives for the Keras model.
+        """
+        outputs, features = [], self._to_input(x)
+        for i, stage in enumerate(self.stages):
+            exit_output, next_features = stage(features)
+            outputs.append(dequantize(exit_output, stage.spec.exit))
+            if next_features is not None:
+                features = self._hand_over(next_features, i)
+        return outputs
+
+    def predict_early_exit(self, x, batch_size=1, thresholds=None):
+        """Predicts with the real early exit: left samples stop computing.
+
+        Args:
+            x: Array of inputs of the model's input shape.
+            batch_size: Integer. `1` (default) runs sample by sample; a larger
+                batch resizes each interpreter's input and forwards only the
+                samples that have not left.
+            thresholds: Optional thresholds replacing the manifest's.
+
+        Returns:
+            An `EarlyExitResult`.
+        """
+        check_int("batch_size", batch_size, min_value=1)
+        x = np.asarray(x)
+        check_inputs(x, (None,) + self.input_shape[1:])
+        if thresholds is None:
+            thresholds = self.thresholds
+        thresholds = self.rule.validate_thresholds(
+            thresholds, self.num_exits - 1, self.num_classes
+        )
+        k, last = self.num_classes, self.num_exits - 1
+        n = len(x)
+        exit_index = np.full(n, last, dtype="int32")
+        probabilities = np.zeros((n, k), dtype="float32")
+        for start in range(0, n, batch_size):
+            pending = np.arange(start, min(n, start + batch_size))
+            features = self._to_input(x[pending])
+            carry = self.rule.initial_carry(len(pending))
+            for i, stage in enumerate(self.stages):
+                exit_output, next_features = stage(features)
+                output = dequantize(exit_output, stage.spec.exit)
+                if i == last:
+                    probabilities[pending] = output[:, :k]
+                    break
+                fires, carry = self.rule.decide(output, thresholds[i], k, carry)
+                leaving = pending[fires]
+                exit_index[leaving] = i
+                probabilities[leaving] = output[fires, :k]
+                keep = ~fires
+                if not keep.any():
+                    break
+                pending = pending[keep]
+                if carry is not None:
+                    carry = carry[keep]
+                features = self._hand_over(next_features[keep], i)
+        costs = np.asarray(self.exit_costs.cumulative, "int64")
+        return EarlyExitResult(
+            predictions=probabilities.argmax(axis=1).astype("int32"),
+            exit_indices=exit_index,
+            macs=costs[exit_index],
+            probabilities=probabilities,
+            exit_names=list(self.manifest.exit_names),
+            exit_macs=list(self.exit_costs.cumulative),
+            backbone_macs=self.exit_costs.backbone,
+        )
+
+
+def load(directory, num_threads=None):
+    """Opens an exported early-exit network (see `EarlyExitRuntime`)."""
+    return EarlyExitRuntime(directory, num_threads=num_threads)
+
+
