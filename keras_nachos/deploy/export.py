@@ -27,9 +27,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_nachos import rules as rules_module
+from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_inputs
 from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.deploy.micro import arena_bytes
+from keras_nachos.deploy.micro import write_c_header
 from keras_nachos.deploy.manifest import StageSpec
 from keras_nachos.deploy.manifest import TensorSpec
 from keras_nachos.errors import invalid_value
@@ -98,12 +101,15 @@ def tensor_specs(flatbuffer):
 
     interpreter = make_interpreter(model_content=flatbuffer)
     runner = interpreter.get_signature_runner()
+    input_order = [d["index"] for d in interpreter.get_input_details()]
+    output_order = [d["index"] for d in interpreter.get_output_details()]
     return (
-        _specs(runner.get_input_details()), _specs(runner.get_output_details())
+        _specs(runner.get_input_details(), input_order),
+        _specs(runner.get_output_details(), output_order),
     )
 
 
-def _specs(details):
+def _specs(details, order):
     specs = {}
     for name, d in details.items():
         scale, zero_point = d["quantization"]
@@ -114,6 +120,7 @@ def _specs(details):
             dtype=np.dtype(d["dtype"]).name,
             scale=float(scale) if quantized else None,
             zero_point=int(zero_point) if quantized else None,
+            position=order.index(d["index"]),
         )
     return specs
 
@@ -126,6 +133,7 @@ def export_early_exit(
     quantize=None,
     representative_data=None,
     max_representative=500,
+    micro=False,
 ):
     """Writes one `.tflite` per stage and a `manifest.json` to `directory`.
 
@@ -142,6 +150,10 @@ def export_early_exit(
             on; a few hundred training images are enough.
         max_representative: Integer, at most this many samples are used.
             Defaults to `500`.
+        micro: Boolean. If `True` (needs the `tflite-micro` package), each
+            stage's TFLite Micro tensor arena is measured into the manifest
+            and each stage is also written as a C array header
+            (`stage_<n>.h`) for firmware.
 
     Returns:
         The `Manifest` written.
@@ -154,6 +166,11 @@ def export_early_exit(
     if quantize not in QUANTIZE_MODES:
         raise invalid_value("quantize", 'None or "int8"', quantize)
     check_int("max_representative", max_representative, min_value=1)
+    check_bool("micro", micro)
+    if micro:
+        from keras_nachos.deploy.micro import micro_interpreter_class
+
+        micro_interpreter_class()  # A clear error if tflite-micro is absent.
     if not isinstance(directory, (str, os.PathLike)) or not str(directory):
         raise invalid_value("directory", "a folder path", directory)
     serialized_rule = keras.saving.serialize_keras_object(rule)
@@ -198,6 +215,7 @@ def export_early_exit(
                 exit=output_specs["exit"],
                 features=output_specs.get("features"),
                 bytes=len(flatbuffer),
+                arena_bytes=arena_bytes(flatbuffer) if micro else None,
             )
         )
         if samples is not None and i < len(stage_models) - 1:
@@ -213,6 +231,9 @@ def export_early_exit(
         version=__version__,
     )
     manifest.write(directory)
+    if micro:
+        for i in range(len(stages)):
+            write_c_header(directory, manifest, i)
     return manifest
 
 

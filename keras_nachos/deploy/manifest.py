@@ -31,6 +31,9 @@ class TensorSpec:
         dtype: `"float32"`, `"int8"` or `"uint8"`.
         scale: Quantisation scale (`None` for float tensors).
         zero_point: Quantisation zero point (`None` for float tensors).
+        position: Integer, the tensor's place among the model's inputs or
+            outputs (interpreters without signatures, such as TFLite Micro's,
+            address tensors by position).
     """
 
     name: str
@@ -38,6 +41,7 @@ class TensorSpec:
     dtype: str
     scale: float = None
     zero_point: int = None
+    position: int = 0
 
     @property
     def quantized(self):
@@ -123,6 +127,20 @@ class Manifest:
     def input(self):
         return self.stages[0].input
 
+    @property
+    def flash_bytes(self):
+        """Integer, the bytes of all stage files (what firmware stores)."""
+        return sum(s.bytes for s in self.stages)
+
+    @property
+    def peak_arena_bytes(self):
+        """Integer, the largest stage arena, or `None` when the arenas were
+        not measured. The stages run one after the other, so firmware can
+        give them one arena of this size, copying each stage's features out
+        of it (the `features` tensor's bytes) before the next stage starts."""
+        arenas = [s.arena_bytes for s in self.stages]
+        return None if None in arenas else max(arenas)
+
     def to_json(self):
         return {
             "format": self.format,
@@ -134,6 +152,8 @@ class Manifest:
             "thresholds": [float(t) for t in self.thresholds],
             "input": self.input.to_json(),
             "exit_costs": self.exit_costs,
+            "flash_bytes": self.flash_bytes,
+            "peak_arena_bytes": self.peak_arena_bytes,
             "stages": [s.to_json() for s in self.stages],
         }
 

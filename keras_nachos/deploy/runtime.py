@@ -17,12 +17,16 @@ import os
 import numpy as np
 
 from keras_nachos import rules as rules_module
+from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
 from keras_nachos.costs import ExitCosts
 from keras_nachos.data_utils import check_inputs
 from keras_nachos.deploy.interpreters import make_interpreter
 from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.errors import invalid_value
 from keras_nachos.inference import EarlyExitResult
+
+INTERPRETERS = ("litert", "micro")
 
 
 def quantize(values, spec):
@@ -61,9 +65,11 @@ def hands_over_unchanged(out_spec, in_spec):
 class _Stage:
     """One stage's interpreter, called through its signature."""
 
-    def __init__(self, path, spec, num_threads=None):
+    def __init__(self, path, spec, num_threads=None, xnnpack=True):
         self.spec = spec
-        self.interpreter = make_interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = make_interpreter(
+            model_path=path, num_threads=num_threads, xnnpack=xnnpack
+        )
         self.runner = self.interpreter.get_signature_runner()
 
     def __call__(self, inputs):
@@ -77,7 +83,14 @@ class EarlyExitRuntime:
 
     Args:
         directory: The export folder (`EarlyExitModel.export_early_exit`).
-        num_threads: Optional number of interpreter threads.
+        num_threads: Optional number of LiteRT interpreter threads.
+        interpreter: `"litert"` (default: the LiteRT interpreter, batched)
+            or `"micro"` (the TFLite Micro interpreter of the `tflite-micro`
+            package, sample by sample with each stage's measured arena: what
+            firmware runs).
+        xnnpack: Boolean, for `"litert"`: `True` (default) lets LiteRT use
+            its XNNPACK kernels; `False` its builtin ones, whose int8 outputs
+            are nearly TFLite Micro's (see `make_interpreter`).
 
     Attributes:
         manifest: The export's `Manifest`.
@@ -85,16 +98,34 @@ class EarlyExitRuntime:
         exit_costs: The model's `ExitCosts`.
     """
 
-    def __init__(self, directory, num_threads=None):
-        self.directory = os.fspath(directory)
+    def __init__(self, directory, num_threads=None, interpreter="litert",
+                 xnnpack=True):
+        if interpreter not in INTERPRETERS:
+            raise invalid_value("interpreter", " or ".join(
+                repr(i) for i in INTERPRETERS), interpreter)
+        if num_threads is not None:
+            check_int("num_threads", num_threads, min_value=1)
+        check_bool("xnnpack", xnnpack)
+        self.directory = os.fspath(directory) if isinstance(
+            directory, (str, os.PathLike)) else directory
         self.manifest = Manifest.read(self.directory)
+        self.interpreter = interpreter
         self.rule = rules_module.get(self.manifest.rule)
         self.thresholds = np.asarray(self.manifest.thresholds, "float64")
         self.exit_costs = ExitCosts.from_dict(self.manifest.exit_costs)
-        self.stages = [
-            _Stage(os.path.join(self.directory, s.file), s, num_threads)
-            for s in self.manifest.stages
-        ]
+        if interpreter == "micro":
+            from keras_nachos.deploy.micro import MicroStage
+
+            self.stages = [
+                MicroStage(os.path.join(self.directory, s.file), s)
+                for s in self.manifest.stages
+            ]
+        else:
+            self.stages = [
+                _Stage(os.path.join(self.directory, s.file), s, num_threads,
+                       xnnpack)
+                for s in self.manifest.stages
+            ]
         # Per hand-over between stages: whether the features go as they are.
         self.unchanged_hand_overs = [
             hands_over_unchanged(a.spec.features, b.spec.input)
@@ -199,8 +230,11 @@ class EarlyExitRuntime:
         )
 
 
-def load(directory, num_threads=None):
+def load(directory, num_threads=None, interpreter="litert", xnnpack=True):
     """Opens an exported early-exit network (see `EarlyExitRuntime`)."""
-    return EarlyExitRuntime(directory, num_threads=num_threads)
+    return EarlyExitRuntime(
+        directory, num_threads=num_threads, interpreter=interpreter,
+        xnnpack=xnnpack,
+    )
 
 

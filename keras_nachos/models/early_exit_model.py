@@ -683,6 +683,7 @@ class EarlyExitModel(keras.Model):
         rule="max_probability",
         quantize=None,
         representative_data=None,
+        micro=False,
     ):
         """Writes the model as one LiteRT `.tflite` per stage + a manifest.
 
@@ -698,6 +699,8 @@ class EarlyExitModel(keras.Model):
             quantize: `None` (float32) or `"int8"` (full integer).
             representative_data: Input samples to calibrate int8 ranges on
                 (required with `quantize="int8"`).
+            micro: Boolean; `True` also measures each stage's TFLite Micro
+                arena and writes C array headers (needs `tflite-micro`).
 
         Returns:
             The `keras_nachos.deploy.Manifest` written.
@@ -707,6 +710,7 @@ class EarlyExitModel(keras.Model):
         return export_early_exit(
             self, directory, thresholds=thresholds, rule=rule,
             quantize=quantize, representative_data=representative_data,
+            micro=micro,
         )
 
     # ------------------------------------------------------------------
