@@ -21,6 +21,9 @@ where they differ.
 import contextlib
 import io
 import os
+import sys
+import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -31,8 +34,8 @@ from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_inputs
 from keras_nachos.deploy.manifest import Manifest
-from keras_nachos.deploy.micro import arena_bytes
-from keras_nachos.deploy.micro import write_c_header
+from keras_nachos.deploy.micro import captured_stderr
+from keras_nachos.deploy.micro import prepare_for_micro
 from keras_nachos.deploy.manifest import StageSpec
 from keras_nachos.deploy.manifest import TensorSpec
 from keras_nachos.errors import invalid_value
@@ -89,9 +92,21 @@ def convert_stage(stage_model, quantize=None, representative=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    # The converter prints where it saved its temporary SavedModel.
-    with contextlib.redirect_stdout(io.StringIO()):
-        return converter.convert()
+    # The converter prints where it saved its temporary SavedModel, its C++
+    # code logs the quantiser's settings, and it warns that the int8 input
+    # has no statistics (it needs none: the representative data give them).
+    # Shown only when the conversion fails.
+    with tempfile.TemporaryFile("w+") as log, warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Statistics for quantized inputs were expected"
+        )
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), captured_stderr(log):
+                return converter.convert()
+        except Exception:
+            log.seek(0)
+            sys.stderr.write(log.read()[-4000:])
+            raise
 
 
 def tensor_specs(flatbuffer):
@@ -215,7 +230,6 @@ def export_early_exit(
                 exit=output_specs["exit"],
                 features=output_specs.get("features"),
                 bytes=len(flatbuffer),
-                arena_bytes=arena_bytes(flatbuffer) if micro else None,
             )
         )
         if samples is not None and i < len(stage_models) - 1:
@@ -232,8 +246,7 @@ def export_early_exit(
     )
     manifest.write(directory)
     if micro:
-        for i in range(len(stages)):
-            write_c_header(directory, manifest, i)
+        manifest = prepare_for_micro(directory)
     return manifest
 
 

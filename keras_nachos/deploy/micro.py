@@ -48,7 +48,7 @@ def micro_available():
 
 
 @contextlib.contextmanager
-def _captured_stderr(sink):
+def captured_stderr(sink):
     """Sends the process' file descriptor 2 (C code's stderr) to `sink`."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -109,7 +109,7 @@ def recorded_arena_bytes(flatbuffer):
                 raise
             arena *= 2
     with tempfile.TemporaryFile("w+") as sink:
-        with _captured_stderr(sink):
+        with captured_stderr(sink):
             interpreter.print_allocations()
         sink.seek(0)
         text = sink.read()
@@ -265,3 +265,30 @@ def write_c_header(directory, manifest, index):
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
+
+
+def prepare_for_micro(directory):
+    """Readies an export folder for firmware.
+
+    Measures each stage's TFLite Micro arena (`arena_bytes`) into the
+    manifest and writes each stage as a C array header (`write_c_header`).
+    Works on any export (post-training or quantisation-aware int8, or
+    float).
+
+    Args:
+        directory: The export folder.
+
+    Returns:
+        The updated `Manifest`.
+    """
+    from keras_nachos.deploy.manifest import Manifest
+
+    micro_interpreter_class()  # A clear error before any work.
+    manifest = Manifest.read(directory)
+    for stage in manifest.stages:
+        with open(os.path.join(directory, stage.file), "rb") as f:
+            stage.arena_bytes = arena_bytes(f.read())
+    manifest.write(directory)
+    for i in range(len(manifest.stages)):
+        write_c_header(directory, manifest, i)
+    return manifest
