@@ -36,10 +36,11 @@ def quantize(values, spec):
     return np.clip(q, info.min, info.max).astype(spec.dtype)
 
 
-def dequantize(values, spec):
-    """A tensor's values as float32 (quantised ones through scale/zero point)."""
+def dequantize(values, spec, copy=False):
+    """A tensor's values as float32 (quantised ones through scale/zero point);
+    `copy=True` never returns `values` itself."""
     if not spec.quantized:
-        return np.asarray(values, "float32")
+        return np.array(values, "float32") if copy else np.asarray(values, "float32")
     return (np.asarray(values, "float32") - spec.zero_point) * spec.scale
 
 
@@ -63,19 +64,54 @@ def hands_over_unchanged(out_spec, in_spec):
 
 
 class _Stage:
-    """One stage's interpreter, called through its signature."""
+    """One stage's interpreter, called through its signature.
+
+    The batch-1 fast path uses a second interpreter of the same file,
+    allocated once for one sample, whose tensors are read and written in
+    place (a signature runner holds the interpreter, which then cannot be
+    resized while views of its tensors exist).
+    """
 
     def __init__(self, path, spec, num_threads=None, xnnpack=True):
         self.spec = spec
-        self.interpreter = make_interpreter(
+        self._open = lambda: make_interpreter(
             model_path=path, num_threads=num_threads, xnnpack=xnnpack
         )
+        self.interpreter = self._open()
         self.runner = self.interpreter.get_signature_runner()
+        self._single = None
 
     def __call__(self, inputs):
         outputs = self.runner(**{self.spec.input.name: inputs})
         features = outputs.get("features") if self.spec.features else None
         return outputs["exit"], features
+
+    def single_sample(self):
+        """`(invoke, input, exit, features)` of the one-sample interpreter:
+        its `invoke` and functions returning numpy views of its tensors
+        (`features` is `None` for the last stage). A view must be dropped
+        before the interpreter runs again (LiteRT checks)."""
+        if self._single is None:
+            interpreter = self._open()
+            inputs = interpreter.get_input_details()
+            index = inputs[self.spec.input.position]["index"]
+            shape = [1] + [int(d) for d in self.spec.input.shape[1:]]
+            if list(inputs[self.spec.input.position]["shape"]) != shape:
+                interpreter.resize_tensor_input(index, shape)
+            interpreter.allocate_tensors()
+            # Output buffers exist once the model has run (with XNNPACK
+            # they are not there after allocation alone).
+            interpreter.invoke()
+            outputs = interpreter.get_output_details()
+            self._single = (
+                interpreter.invoke,
+                interpreter.tensor(index),
+                interpreter.tensor(outputs[self.spec.exit.position]["index"]),
+                None if self.spec.features is None else interpreter.tensor(
+                    outputs[self.spec.features.position]["index"]),
+                interpreter,
+            )
+        return self._single[:4]
 
 
 class EarlyExitRuntime:
@@ -159,18 +195,28 @@ class EarlyExitRuntime:
         values = dequantize(features, out_spec)
         return quantize(values, in_spec) if in_spec.quantized else values
 
-    def run_stages(self, x):
+    def run_stages(self, x, batch_size=256):
         """Every exit's (dequantised) output on every sample, in exit order.
 
         What `EarlyExitModel.predict_exits` gives for the Keras model.
+
+        Args:
+            x: Array of inputs.
+            batch_size: Integer, samples per interpreter call.
         """
-        outputs, features = [], self._to_input(x)
-        for i, stage in enumerate(self.stages):
-            exit_output, next_features = stage(features)
-            outputs.append(dequantize(exit_output, stage.spec.exit))
-            if next_features is not None:
-                features = self._hand_over(next_features, i)
-        return outputs
+        check_int("batch_size", batch_size, min_value=1)
+        x = np.asarray(x)
+        check_inputs(x, (None,) + self.input_shape[1:])
+        chunks = []
+        for start in range(0, len(x), batch_size):
+            outputs, features = [], self._to_input(x[start:start + batch_size])
+            for i, stage in enumerate(self.stages):
+                exit_output, next_features = stage(features)
+                outputs.append(dequantize(exit_output, stage.spec.exit))
+                if next_features is not None:
+                    features = self._hand_over(next_features, i)
+            chunks.append(outputs)
+        return [np.concatenate([c[i] for c in chunks]) for i in range(self.num_exits)]
 
     def predict_early_exit(self, x, batch_size=1, thresholds=None):
         """Predicts with the real early exit: left samples stop computing.
@@ -197,7 +243,13 @@ class EarlyExitRuntime:
         n = len(x)
         exit_index = np.full(n, last, dtype="int32")
         probabilities = np.zeros((n, k), dtype="float32")
-        for start in range(0, n, batch_size):
+        if batch_size == 1 and self.interpreter == "litert" and all(
+            self.unchanged_hand_overs
+        ):
+            self._one_by_one(x, thresholds, exit_index, probabilities)
+            batch_size = max(n, 1)  # Done: the loop below has nothing to do.
+            x = x[:0]
+        for start in range(0, len(x), batch_size):
             pending = np.arange(start, min(n, start + batch_size))
             features = self._to_input(x[pending])
             carry = self.rule.initial_carry(len(pending))
@@ -228,6 +280,35 @@ class EarlyExitRuntime:
             exit_macs=list(self.exit_costs.cumulative),
             backbone_macs=self.exit_costs.backbone,
         )
+
+
+    def _one_by_one(self, x, thresholds, exit_index, probabilities):
+        """Batch 1 on LiteRT: each sample through the stages it needs, on the
+        interpreters' own tensors (what an app's inner loop does)."""
+        k, last = self.num_classes, self.num_exits - 1
+        singles = [stage.single_sample() for stage in self.stages]
+        specs = [stage.spec.exit for stage in self.stages]
+        inputs = self._to_input(x)
+        fires = self.rule.fires
+        initial_carry = self.rule.initial_carry
+        score_thresholds = [float(u) for u in self.rule.score_threshold(thresholds)]
+        first_input = singles[0][1]
+        for n in range(len(inputs)):
+            first_input()[0] = inputs[n]
+            carry = initial_carry(1)
+            for i in range(last + 1):
+                invoke, _, exit_view, features = singles[i]
+                invoke()
+                output = dequantize(exit_view(), specs[i], copy=True)
+                if i == last:
+                    probabilities[n] = output[0, :k]
+                    break
+                leaves, carry = fires(output, score_thresholds[i], k, carry)
+                if leaves[0]:
+                    exit_index[n] = i
+                    probabilities[n] = output[0, :k]
+                    break
+                singles[i + 1][1]()[...] = features()
 
 
 def load(directory, num_threads=None, interpreter="litert", xnnpack=True):

@@ -35,6 +35,7 @@ class _Derived:
     def __init__(self):
         self.stage_models = None
         self.exit_costs = None
+        self.device_costs = None
         self.runner = None
 
 
@@ -503,6 +504,23 @@ class EarlyExitModel(keras.Model):
         if derived.exit_costs is None:
             derived.exit_costs = stage_costs(self.stage_models, self.exit_layers)
         return derived.exit_costs
+
+    @property
+    def device_costs(self):
+        """A `DeviceCosts`: the estimated flash and RAM of the int8 stages.
+
+        `device_costs.flash_bytes` (all stage files) and
+        `device_costs.ram_bytes` (the largest TFLite Micro arena), estimated
+        from the layers without converting (see
+        `keras_nachos.costs.device_memory`); `export_early_exit(...,
+        micro=True)` measures the real ones.
+        """
+        derived = self._derived
+        if derived.device_costs is None:
+            from keras_nachos.costs.device_memory import device_costs
+
+            derived.device_costs = device_costs(self)
+        return derived.device_costs
 
     @property
     def exit_macs(self):
