@@ -41,6 +41,8 @@ SEARCH_DEFAULTS = {
     "head_types": list(HEAD_TYPES),
     "confidence": False,
     "threshold_mode": "calibrated",
+    "max_flash_bytes": None,
+    "max_ram_bytes": None,
 }
 REQUIRED_FOR_NEW = ("min_accuracy", "max_macs")
 # Values of configs written before the key was stored.
@@ -137,6 +139,11 @@ def check_search_arguments(given):
         elif key == "max_macs":
             if not (isinstance(value, float) and value > 0 and math.isfinite(value)):
                 raise _invalid(flag, "a positive number of MACs", value)
+        elif key in ("max_flash_bytes", "max_ram_bytes"):
+            if value is not None and not (
+                isinstance(value, float) and value > 0 and math.isfinite(value)
+            ):
+                raise _invalid(flag, "a positive number of bytes", value)
         elif key == "validation_split":
             if not (isinstance(value, float) and 0.0 < value < 1.0):
                 raise _invalid(flag, "a float in (0, 1)", value)
@@ -296,6 +303,13 @@ def _add_search_arguments(parser):
     parser.add_argument("--max-macs", type=float, default=s,
                         help="the expected-MACs budget M_max (required for a new "
                              "search)")
+    parser.add_argument("--max-flash-bytes", type=float, default=s,
+                        help="a budget on the int8 stage files together "
+                             "(estimated; candidates over it are dropped "
+                             "before training)")
+    parser.add_argument("--max-ram-bytes", type=float, default=s,
+                        help="a budget on the largest stage's TFLite Micro "
+                             "arena (estimated, likewise)")
     parser.add_argument("--population", type=int, default=s, help="default 8")
     parser.add_argument("--generations", type=int, default=s, help="default 3")
     parser.add_argument("--preselect", type=int, default=s,

@@ -63,7 +63,12 @@ def _run_search(out, config, resumed, overwrite, verbose=1):
         f"{config['generations']} generations on {config['dataset']} "
         f"({len(data.train[1])} train / {len(data.validation[1])} validation), "
         f"min_accuracy={config['min_accuracy']}, "
-        f"max_macs={config['max_macs']:,.0f}",
+        f"max_macs={config['max_macs']:,.0f}"
+        + "".join(
+            f", {key}={config[key]:,.0f}"
+            for key in ("max_flash_bytes", "max_ram_bytes")
+            if config.get(key) is not None
+        ),
         flush=True,
     )
     tuner.search(

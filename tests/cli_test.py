@@ -217,3 +217,18 @@ def test_demo_runs_the_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
     # solution is exported.
     assert keras_nachos_cli.main(["demo", "--out", str(out)]) == 0
     assert "Resuming the search" in capsys.readouterr().out
+
+
+def test_device_budget_flags(tmp_path):
+    out = str(tmp_path / "s")
+    command, options = keras_nachos_cli.parse(
+        ["search", "--out", out, "--min-accuracy", "0.5", "--max-macs", "1e5",
+         "--max-ram-bytes", "32768"])
+    assert options["config"]["max_ram_bytes"] == 32768.0
+    assert options["config"]["max_flash_bytes"] is None
+    with pytest.raises(keras_nachos_cli.UsageError,
+                       match="argument `--max-flash-bytes`.*Received: --max-flash-bytes=-1"):
+        keras_nachos_cli.parse(
+            ["search", "--out", out, "--min-accuracy", "0.5", "--max-macs",
+             "1e5", "--max-flash-bytes", "-1"])
+    assert not os.path.exists(out)
