@@ -4,5 +4,7 @@ from keras_nachos.deploy.export import export_early_exit
 from keras_nachos.deploy.export import stage_export_models
 from keras_nachos.deploy.manifest import Manifest
 from keras_nachos.deploy.manifest import ManifestError
+from keras_nachos.deploy.qat import QuantizationAwareTrainingError
+from keras_nachos.deploy.qat import export_quantization_aware
 from keras_nachos.deploy.runtime import EarlyExitRuntime
 from keras_nachos.deploy.runtime import load

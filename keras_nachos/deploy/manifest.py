@@ -107,6 +107,9 @@ class Manifest:
         quantize: `None` (float) or `"int8"`.
         version: The keras_nachos version that wrote it.
         format: The manifest format.
+        training: `None`, or a dict of how the exported weights were
+            fine-tuned for the export (quantisation-aware training:
+            `{"qat_epochs": ..., "sparsity": ..., ...}`).
     """
 
     stages: list
@@ -118,13 +121,14 @@ class Manifest:
     quantize: str = None
     version: str = None
     format: str = FORMAT
+    training: dict = None
 
     @property
     def input(self):
         return self.stages[0].input
 
     def to_json(self):
-        return {
+        config = {
             "format": self.format,
             "version": self.version,
             "quantize": self.quantize,
@@ -136,6 +140,9 @@ class Manifest:
             "exit_costs": self.exit_costs,
             "stages": [s.to_json() for s in self.stages],
         }
+        if self.training is not None:
+            config["training"] = self.training
+        return config
 
     def write(self, directory):
         with open(os.path.join(directory, MANIFEST), "w") as f:
@@ -181,6 +188,7 @@ class Manifest:
                 exit_costs=dict(config["exit_costs"]),
                 quantize=config.get("quantize"),
                 version=config.get("version"),
+                training=config.get("training"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ManifestError(
