@@ -1,9 +1,10 @@
 """The process that runs tfmot for `export_quantization_aware`.
 
 `python -m keras_nachos.deploy._qat_worker WORKDIR` reads `WORKDIR/model.keras`
-(the `EarlyExitModel`), `WORKDIR/data.npz` (`x`, `y`, `representative`) and
-`WORKDIR/options.json`, and writes `WORKDIR/report.json` (and, for an
-export, `WORKDIR/stage_N.tflite`). On failure it writes `WORKDIR/error.json`
+(the `EarlyExitModel`; `model_0.keras`, ... for a rebuild check),
+`WORKDIR/data.npz` (`x`, `y`, `representative`) and `WORKDIR/options.json`
+(`"mode"`: `"export"` or `"rebuild_check"`), and writes
+`WORKDIR/report.json` (and, for an export, `WORKDIR/stage_N.tflite`). On failure it writes `WORKDIR/error.json`
 (`{"type", "message"}`) and exits with status 1.
 
 TensorFlow Model Optimization switches the process to `tf_keras`
@@ -20,7 +21,8 @@ the caller's process. Steps of an export:
    the batch ranges, where tfmot's moving average would need thousands of
    steps to leave its initial `[-6, 6]`), then fine-tune `epochs` epochs.
    The loss is the sum over the trained exits of the sparse categorical
-   cross-entropy on their class probabilities.
+   cross-entropy on their class probabilities. E2CM heads' class means are
+   then fitted again on the fine-tuned (fake-quantised) features.
 4. Cut the QAT network into stages (the inputs `"image"` / `"features_in"`,
    outputs `"exit"` and `"features"`, as `stage_export_models`) and convert
    each to full-integer int8. A later stage starts with a fake-quantiser
@@ -34,6 +36,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"  # what importing tfmot sets anyway
 
 import contextlib  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 
@@ -50,14 +53,12 @@ def _read(workdir):
     return options, arrays
 
 
-def _load_model(workdir):
+def _load_model(workdir, name="model.keras"):
     import keras
 
     import keras_nachos  # noqa: F401  (registers the classes)
 
-    return keras.saving.load_model(
-        os.path.join(workdir, "model.keras"), compile=False
-    )
+    return keras.saving.load_model(os.path.join(workdir, name), compile=False)
 
 
 def rebuild_check(model, x):
@@ -226,6 +227,43 @@ def warm_up_ranges(qat, x, batch_size):
             qat(tf.constant(batch), training=True)
 
 
+def refit_class_means(qat, model, x, y):
+    """Fits the E2CM heads' means and scales again, on the QAT network's
+    (fake-quantised) features: fine-tuning and pruning move the features
+    the Keras model's means were fitted on. As `fit_class_means`: `mu_k`
+    the class's mean features, `s_k` its samples' mean distance to `mu_k`.
+
+    Returns:
+        Whether there were heads to refit (and samples of every class).
+    """
+    import tf_keras
+
+    from keras_nachos import heads as heads_module
+
+    k = model.num_classes
+    indices = [i for i, head in enumerate(model.heads)
+               if isinstance(head, heads_module.ClassMeansHead)]
+    counts = np.bincount(y, minlength=k)
+    if not indices or np.any(counts == 0):
+        return False
+    cuts = qat.outputs[model.num_exits:]
+    extract = tf_keras.Model(qat.inputs[0], [cuts[i] for i in indices])
+    features = extract.predict(x, batch_size=256, verbose=0)
+    if not isinstance(features, (list, tuple)):
+        features = [features]
+    for i, f in zip(indices, features):
+        layer = qat.get_layer(f"{model.heads[i].name}_class_means")
+        f = np.asarray(f, "float64").reshape(len(f), -1)
+        means = np.stack([f[y == c].mean(axis=0) for c in range(k)])
+        distances = np.linalg.norm(f - means[y], axis=1)
+        scales = np.maximum(
+            np.bincount(y, weights=distances, minlength=k) / counts, 1e-12
+        )
+        layer.means.assign(means.astype("float32"))
+        layer.scales.assign(scales.astype("float32"))
+    return True
+
+
 class _FixedFakeQuant:
     """Factory of the tf_keras layer that fake-quantises a stage's input."""
 
@@ -300,16 +338,28 @@ def float_ops(flatbuffer):
     return found
 
 
-def kernel_sparsity(qat):
-    """Fraction of zeros of every Conv2D / Dense kernel, by layer name."""
+_WEIGHTED_OPS = {"CONV_2D": 1, "FULLY_CONNECTED": 1, "DEPTHWISE_CONV_2D": 1}
+
+
+def weight_sparsity(flatbuffer):
+    """Fraction of zeros of every conv / fully-connected weight tensor of a
+    converted stage, by layer name (measured in the file: the weights the
+    device gets; int8 weights are symmetric, their zero is 0.0)."""
+    from keras_nachos.deploy.interpreters import make_interpreter
+
+    interpreter = make_interpreter(model_content=flatbuffer)
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
     sparsity = {}
-    for layer in qat.layers:
-        inner = getattr(layer, "layer", layer)
-        if _prunable(inner):
-            # The wrapper's `kernel` attribute is the fake-quantised tensor.
-            kernel = [w for w in layer.weights
-                      if w.name.split("/")[-1] == "kernel:0"][0]
-            sparsity[inner.name] = float(np.mean(kernel.numpy() == 0.0))
+    for op in interpreter._get_ops_details():
+        if op["op_name"] not in _WEIGHTED_OPS:
+            continue
+        index = op["inputs"][_WEIGHTED_OPS[op["op_name"]]]
+        weights = interpreter.get_tensor(index)
+        name = details[index]["name"]
+        match = re.search(r"quant_([^/;]+)/", name)
+        sparsity[match.group(1) if match else name] = float(
+            np.mean(weights == 0)
+        )
     return sparsity
 
 
@@ -331,7 +381,9 @@ def export(model, arrays, options, workdir):
     qat = quantize(network, pruned=options["sparsity"] is not None)
     warm_up_ranges(qat, x, options["batch_size"])
     report["history"] = _fit(qat, model, x, y, options)
-    report["kernel_sparsity"] = kernel_sparsity(qat)
+    report["class_means_refit"] = refit_class_means(qat, model, x, y)
+    if report["class_means_refit"]:
+        warm_up_ranges(qat, x, options["batch_size"])  # the new distances'
     samples = arrays["representative"]
     input_spec = None
     report["stages"] = []
@@ -343,22 +395,28 @@ def export(model, arrays, options, workdir):
             f.write(flatbuffer)
         _, outputs = tensor_specs(flatbuffer)
         report["stages"].append(
-            {"file": name, "float_ops": float_ops(flatbuffer)}
+            {"file": name, "float_ops": float_ops(flatbuffer),
+             "weight_sparsity": weight_sparsity(flatbuffer)}
         )
         if i < model.num_exits - 1:
             input_spec = outputs["features"].to_json()
             samples = np.asarray(stage.predict(samples, verbose=0)["features"])
+    report["weight_sparsity"] = {
+        k: v for stage in report["stages"] for k, v in stage["weight_sparsity"].items()
+    }
     return report
 
 
 def main(workdir):
     try:
         options, arrays = _read(workdir)
-        model = _load_model(workdir)
         if options["mode"] == "rebuild_check":
-            report = rebuild_check(model, arrays["x"])
+            report = {"models": [
+                rebuild_check(_load_model(workdir, f"model_{i}.keras"), arrays["x"])
+                for i in range(options["models"])
+            ]}
         else:
-            report = export(model, arrays, options, workdir)
+            report = export(_load_model(workdir), arrays, options, workdir)
         with open(os.path.join(workdir, "report.json"), "w") as f:
             json.dump(report, f)
     except Exception as error:  # noqa: BLE001 - reported to the caller

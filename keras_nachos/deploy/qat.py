@@ -137,7 +137,8 @@ def run_worker(model, workdir, options, arrays):
     """Runs the tfmot worker on `model` in `workdir`; returns its report.
 
     Args:
-        model: The `EarlyExitModel` (saved to `workdir/model.keras`).
+        model: The `EarlyExitModel` (saved to `workdir/model.keras`), or a
+            list of them for a rebuild check (`model_0.keras`, ...).
         workdir: An empty folder.
         options: Dict of the worker's options (`"mode"`: `"export"` or
             `"rebuild_check"`).
@@ -150,7 +151,11 @@ def run_worker(model, workdir, options, arrays):
         QuantizationAwareTrainingError: When the worker fails (its error).
     """
     check_tfmot_installed()
-    model.save(os.path.join(workdir, "model.keras"))
+    if isinstance(model, (list, tuple)):
+        for i, m in enumerate(model):
+            m.save(os.path.join(workdir, f"model_{i}.keras"))
+    else:
+        model.save(os.path.join(workdir, "model.keras"))
     np.savez(os.path.join(workdir, "data.npz"), **arrays)
     with open(os.path.join(workdir, "options.json"), "w") as f:
         json.dump(options, f)
@@ -163,15 +168,15 @@ def run_worker(model, workdir, options, arrays):
     )
     error_file = os.path.join(workdir, "error.json")
     if process.returncode != 0 or os.path.exists(error_file):
+        lines = [line for line in process.stderr.splitlines() if line.strip()]
+        message = "\n".join(lines[-STDERR_LINES:]) or (
+            f"exit status {process.returncode}"
+        )
         if os.path.exists(error_file):
             with open(error_file) as f:
                 error = json.load(f)
-            message = f"{error['type']}: {error['message']}"
-        else:
-            lines = [line for line in process.stderr.splitlines() if line.strip()]
-            message = "\n".join(lines[-STDERR_LINES:]) or (
-                f"exit status {process.returncode}"
-            )
+            if error["message"].strip():
+                message = f"{error['type']}: {error['message']}"
         raise QuantizationAwareTrainingError(
             f"Quantisation-aware training failed in its worker process "
             f"(`python -m {WORKER}`): {message}"
@@ -199,7 +204,8 @@ def export_quantization_aware(
 
     A copy of the model, rebuilt in `tf_keras`, is fine-tuned with tfmot's
     8-bit QAT (every exit's sparse categorical cross-entropy, summed; E2CM
-    exits are not trained), then each stage is converted to full-integer
+    exits are not trained; their class means are fitted again on the
+    fine-tuned features), then each stage is converted to full-integer
     int8 (int8 input and outputs) and written as `export_early_exit` does:
     `stage_N.tflite` and `manifest.json` (with `quantize="int8"` and a
     `training` record). `model` itself is not changed.
@@ -284,10 +290,11 @@ def export_quantization_aware(
             "qat_epochs": int(epochs),
             "pruning_epochs": int(epochs) if sparsity is not None else 0,
             "sparsity": sparsity,
-            "kernel_sparsity": report["kernel_sparsity"],
+            "weight_sparsity": report["weight_sparsity"],
             "batch_size": int(batch_size),
             "learning_rate": learning_rate,
             "samples": int(len(x_train)),
+            "class_means_refit": report["class_means_refit"],
             "final_loss": report["history"]["loss"][-1],
         },
     )
@@ -295,29 +302,39 @@ def export_quantization_aware(
     return manifest
 
 
-def rebuild_differences(model, x):
+def rebuild_differences(models, x):
     """Max abs difference, per exit, of the tf_keras rebuild and the model.
 
-    Runs the worker's rebuild on `model` (in a child process, as
+    Runs the worker's rebuild (in a child process, as
     `export_quantization_aware` does) and compares its exit outputs on `x`
     with `model.predict_exits(x)`.
 
     Args:
-        model: An `EarlyExitModel`.
-        x: Array of inputs.
+        models: An `EarlyExitModel`, or a list of them (one worker for all).
+        x: Array of inputs (of every model's input shape).
 
     Returns:
-        A list of floats, one per exit.
+        A list of floats, one per exit (a list of such lists for a list of
+        models).
     """
     from keras_nachos.models import EarlyExitModel
 
-    if not isinstance(model, EarlyExitModel):
-        raise invalid_type("model", "an EarlyExitModel", model)
+    many = isinstance(models, (list, tuple))
+    models = list(models) if many else [models]
+    if not models or not all(isinstance(m, EarlyExitModel) for m in models):
+        raise invalid_type(
+            "models", "an EarlyExitModel or a non-empty list of them", models
+        )
     x = np.asarray(x, "float32")
-    check_inputs(x, model.backbone.inputs[0].shape, "x")
+    for m in models:
+        check_inputs(x, m.backbone.inputs[0].shape, "x")
     workdir = tempfile.mkdtemp(prefix="keras_nachos_qat_")
     try:
-        report = run_worker(model, workdir, {"mode": "rebuild_check"}, {"x": x})
+        report = run_worker(
+            models, workdir, {"mode": "rebuild_check", "models": len(models)},
+            {"x": x},
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return report["max_abs_diff"]
+    diffs = [r["max_abs_diff"] for r in report["models"]]
+    return diffs if many else diffs[0]

@@ -8,10 +8,11 @@ the same outputs. Exit heads are rebuilt from built-in `tf_keras` layers
 (which tfmot knows how to quantise):
 
 - `GlobalPoolHead`, `ConvHead`: their sublayers as they are.
-- `MixedPoolHead`: `MixedPooling2D` (`a * max + (1 - a) * avg`) becomes a
-  `MaxPooling2D` and an `AveragePooling2D`, each scaled by a frozen 1x1
-  `DepthwiseConv2D` (kernel `a`, resp. `1 - a`), and an `Add`: the mixing
-  weight is kept, not fine-tuned.
+- `MixedPoolHead`: `MixedPooling2D` (`a * max + (1 - a) * avg`) becomes
+  `max(a * x) + avg((1 - a) * x)`: a frozen 1x1 `DepthwiseConv2D` (kernel
+  `a`, resp. `1 - a`) before a `MaxPooling2D`, resp. an
+  `AveragePooling2D`, and an `Add`: the mixing weight is kept, not
+  fine-tuned.
 - `ClassMeansHead` (E2CM): a `ClassMeansDistance` layer holding the class
   means and distance scales, which computes `softmax(-||x - mu_k|| / s_k)`
   from the differences (integer arithmetic could not afford the
@@ -214,21 +215,24 @@ class _Builder:
 
 
 def _mixed_pooling(builder, layer, x, prefix):
+    # a * max(x) + (1 - a) * avg(x) as max(a * x) + avg((1 - a) * x): the
+    # same (a > 0), and each pooling then reads a tensor that tfmot
+    # fake-quantises (a max-pool right after another one cannot be
+    # converted to int8).
     alpha = float(1.0 / (1.0 + np.exp(-float(np.asarray(layer.mix_logit)))))
     channels = int(x.shape[-1])
     branches = []
     for pool, weight, tag in (
         (layer.max_pool, alpha, "max"), (layer.avg_pool, 1.0 - alpha, "avg")
     ):
-        pooled = builder.apply(pool, x, name=f"{prefix}_{tag}")
         scale = tf_keras.layers.DepthwiseConv2D(
             1, use_bias=False, trainable=False, name=f"{prefix}_{tag}_weight"
         )
-        out = scale(pooled)
+        scaled = scale(x)
         builder.copies.append(
             (scale, [np.full((1, 1, channels, 1), weight, "float32")])
         )
-        branches.append(out)
+        branches.append(builder.apply(pool, scaled, name=f"{prefix}_{tag}"))
     return tf_keras.layers.Add(name=f"{prefix}_mix")(branches)
 
 
