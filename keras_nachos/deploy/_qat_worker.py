@@ -30,17 +30,14 @@ the caller's process. Steps of an export:
    the features go from stage to stage unchanged.
 """
 
+import contextlib
+import json
 import os
+import re
+import sys
+import traceback
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"  # what importing tfmot sets anyway
-
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 MAX_WARM_UP_BATCHES = 8
 
@@ -161,6 +158,7 @@ def quantize(network, pruned=False):
     from keras_nachos.deploy.tf_keras_rebuild import ClassMeansDistance
     from keras_nachos.deploy.tf_keras_rebuild import RebuildError
 
+    # tfmot has no public API to ask which layers its 8-bit scheme supports.
     registry = registry_module.Default8BitQuantizeRegistry()
     qk = tfmot.quantization.keras
 
@@ -196,7 +194,12 @@ def quantize(network, pruned=False):
 
 @contextlib.contextmanager
 def _ema_decay(decay):
-    """Makes tfmot's moving-average quantisers use `decay` (eager calls)."""
+    """Makes tfmot's moving-average quantisers use `decay` (eager calls).
+
+    tfmot has no public API to set it: its quantisers call
+    `quant_ops.MovingAvgQuantize` with a fixed 0.999, replaced here for the
+    calls made inside the context (this process is the worker's own).
+    """
     from tensorflow_model_optimization.python.core.quantization.keras import (
         quant_ops,
     )
@@ -428,4 +431,7 @@ def main(workdir):
 
 
 if __name__ == "__main__":
+    # What importing tfmot sets anyway; here (not at import) so that
+    # importing this module changes nothing.
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     sys.exit(main(sys.argv[1]))

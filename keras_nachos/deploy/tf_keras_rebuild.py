@@ -107,11 +107,11 @@ class ClassMeansDistance(tf_keras.layers.Layer):
     def _q(self, name, tensor, training):
         if not self.quantize:
             return tensor
-        from tf_keras.src.utils.control_flow_util import smart_cond
-
         quantizer, weights = self.quantizers[name]
-        return smart_cond(
-            training,
+        if isinstance(training, (bool, int)):
+            return quantizer(tensor, bool(training), weights)
+        return tf.cond(
+            tf.cast(training, tf.bool),
             lambda: quantizer(tensor, True, weights),
             lambda: quantizer(tensor, False, weights),
         )
@@ -168,7 +168,7 @@ def _tf_keras_config(layer, cls):
             value = {"class_name": value["class_name"],
                      "config": value.get("config", {})}
         if key not in accepted:
-            if value in _IGNORABLE:
+            if any(value is v for v in _IGNORABLE):
                 continue
             raise _unsupported(
                 layer, f"tf_keras' {cls.__name__} has no `{key}` (={value!r})"
