@@ -140,6 +140,47 @@ def _specs(details, order):
     return specs
 
 
+def checked_rule(model, rule, thresholds):
+    """`(rule, thresholds, serialized rule)` of an export, checked.
+
+    The rule must fit the model's heads and be serialisable (the runtime
+    rebuilds it from the manifest).
+    """
+    rule = rules_module.get(rule)
+    thresholds = rule.validate_thresholds(
+        thresholds, model.num_exits - 1, model.num_classes
+    )
+    rules_module.check_rule_fits(rule, model.has_confidence[:-1])
+    serialized_rule = keras.saving.serialize_keras_object(rule)
+    if not isinstance(keras.saving.deserialize_keras_object(serialized_rule),
+                      type(rule)):
+        raise invalid_value(
+            "rule",
+            "a rule registered with `keras.saving.register_keras_serializable` "
+            "(the runtime rebuilds it from the manifest)",
+            rule,
+        )
+    return rule, thresholds, serialized_rule
+
+
+def check_directory(directory):
+    """Checks an export folder argument (a path)."""
+    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+        raise invalid_value("directory", "a folder path", directory)
+
+
+def stage_spec(index, name, flatbuffer):
+    """The `StageSpec` of stage `index` (0-based) converted to `flatbuffer`."""
+    input_specs, output_specs = tensor_specs(flatbuffer)
+    return StageSpec(
+        file=name,
+        input=input_specs["image" if index == 0 else "features_in"],
+        exit=output_specs["exit"],
+        features=output_specs.get("features"),
+        bytes=len(flatbuffer),
+    )
+
+
 def export_early_exit(
     model,
     directory,
@@ -173,11 +214,7 @@ def export_early_exit(
     Returns:
         The `Manifest` written.
     """
-    rule = rules_module.get(rule)
-    thresholds = rule.validate_thresholds(
-        thresholds, model.num_exits - 1, model.num_classes
-    )
-    rules_module.check_rule_fits(rule, model.has_confidence[:-1])
+    rule, thresholds, serialized_rule = checked_rule(model, rule, thresholds)
     if quantize not in QUANTIZE_MODES:
         raise invalid_value("quantize", 'None or "int8"', quantize)
     check_int("max_representative", max_representative, min_value=1)
@@ -186,17 +223,7 @@ def export_early_exit(
         from keras_nachos.deploy.micro import micro_interpreter_class
 
         micro_interpreter_class()  # A clear error if tflite-micro is absent.
-    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
-        raise invalid_value("directory", "a folder path", directory)
-    serialized_rule = keras.saving.serialize_keras_object(rule)
-    if not isinstance(keras.saving.deserialize_keras_object(serialized_rule),
-                      type(rule)):
-        raise invalid_value(
-            "rule",
-            "a rule registered with `keras.saving.register_keras_serializable` "
-            "(the runtime rebuilds it from the manifest)",
-            rule,
-        )
+    check_directory(directory)
     samples = None
     if quantize == "int8":
         if representative_data is None:
@@ -222,16 +249,7 @@ def export_early_exit(
         name = f"stage_{i + 1}.tflite"
         with open(os.path.join(directory, name), "wb") as f:
             f.write(flatbuffer)
-        input_specs, output_specs = tensor_specs(flatbuffer)
-        stages.append(
-            StageSpec(
-                file=name,
-                input=input_specs["image" if i == 0 else "features_in"],
-                exit=output_specs["exit"],
-                features=output_specs.get("features"),
-                bytes=len(flatbuffer),
-            )
-        )
+        stages.append(stage_spec(i, name, flatbuffer))
         if samples is not None and i < len(stage_models) - 1:
             inputs = np.asarray(stage_model.predict(inputs, verbose=0)["features"])
     manifest = Manifest(

@@ -111,6 +111,9 @@ class Manifest:
         quantize: `None` (float) or `"int8"`.
         version: The keras_nachos version that wrote it.
         format: The manifest format.
+        training: `None`, or a dict of how the exported weights were
+            fine-tuned for the export (quantisation-aware training:
+            `{"qat_epochs": ..., "sparsity": ..., ...}`).
     """
 
     stages: list
@@ -122,6 +125,7 @@ class Manifest:
     quantize: str = None
     version: str = None
     format: str = FORMAT
+    training: dict = None
 
     @property
     def input(self):
@@ -142,7 +146,7 @@ class Manifest:
         return None if None in arenas else max(arenas)
 
     def to_json(self):
-        return {
+        config = {
             "format": self.format,
             "version": self.version,
             "quantize": self.quantize,
@@ -156,6 +160,9 @@ class Manifest:
             "peak_arena_bytes": self.peak_arena_bytes,
             "stages": [s.to_json() for s in self.stages],
         }
+        if self.training is not None:
+            config["training"] = self.training
+        return config
 
     def write(self, directory):
         with open(os.path.join(directory, MANIFEST), "w") as f:
@@ -201,6 +208,7 @@ class Manifest:
                 exit_costs=dict(config["exit_costs"]),
                 quantize=config.get("quantize"),
                 version=config.get("version"),
+                training=config.get("training"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ManifestError(
