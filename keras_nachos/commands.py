@@ -278,7 +278,7 @@ def export_litert(source, solution=None, output=None, quantize=None,
     if qat_epochs:
         manifest = deploy.export_quantization_aware(
             model, output, thresholds, x_train, y_train, rule=rule,
-            epochs=qat_epochs, representative_data=representative,
+            epochs=qat_epochs, representative_data=representative, verbose=1,
         )
     else:
         manifest = model.export_early_exit(
