@@ -159,9 +159,14 @@ def run_worker(model, workdir, options, arrays):
     np.savez(os.path.join(workdir, "data.npz"), **arrays)
     with open(os.path.join(workdir, "options.json"), "w") as f:
         json.dump(options, f)
+    workdir = os.path.abspath(workdir)
     process = subprocess.run(
         [sys.executable, "-m", WORKER, workdir],
         env=_worker_environment(),
+        # `-m` puts the working folder first on the path: run in `workdir`,
+        # so that no other `keras_nachos` folder beside the caller shadows
+        # this one.
+        cwd=workdir,
         stdout=None if options.get("verbose") else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -234,3 +234,18 @@ def _untrained():
 
 def _no_worker(*args, **kwargs):
     raise AssertionError("the worker ran")
+
+
+@requires_tfmot
+def test_worker_ignores_another_keras_nachos_beside_the_caller(tmp_path, monkeypatch):
+    # `python -m` puts the working folder first on the path: a folder named
+    # keras_nachos there (an old checkout, say) must not be the one the
+    # worker imports.
+    decoy = tmp_path / "keras_nachos"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy')\n")
+    monkeypatch.chdir(tmp_path)
+    x, _ = toy_data(16, seed=4)
+    model = EarlyExitModel.from_backbone(small_cnn(seed=1), ["p1", "p2"], 4)
+    diffs = qat.rebuild_differences([model], x)
+    assert max(diffs[0]) < 1e-5
