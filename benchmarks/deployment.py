@@ -72,6 +72,7 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--qat-epochs", type=int, default=1)
     parser.add_argument("--qat-samples", type=int, default=20000)
+    parser.add_argument("--qat-learning-rate", type=float, default=1e-5)
     parser.add_argument("--train-epochs", type=int, default=3)
     return parser.parse_args(argv)
 
@@ -195,9 +196,11 @@ def format_rows(rows):
     ]
     for row in rows:
         for i, p in enumerate(row["points"]):
+            size = f"{sum(row['bytes']):>9,}" if row["bytes"] else f"{'-':>9}"
+            arena = (f"{max(row['arena_bytes']):>8,}" if row["arena_bytes"]
+                     else f"{'-':>8}")
             head = (
-                f"{row['format']:<18}{sum(row['bytes']) if row['bytes'] else 0:>9,}"
-                f"{max(row['arena_bytes']) if row['arena_bytes'] else 0:>8,}   "
+                f"{row['format']:<18}{size}{arena}   "
                 + " ".join(f"{a:.4f}" for a in row["per_exit_accuracy"])
                 if i == 0 else " " * 59
             )
@@ -292,7 +295,8 @@ def main(argv=None):
         qat_start = time.time()
         deploy.export_quantization_aware(
             model, qat_dir, [thresholds[0]] * 2, x_train[order], y_train[order],
-            epochs=args.qat_epochs, representative_data=representative,
+            epochs=args.qat_epochs, learning_rate=args.qat_learning_rate,
+            representative_data=representative,
         )
         qat_seconds = time.time() - qat_start
         rows.append(litert_row("LiteRT int8 QAT", qat_dir, backbone_int8))
@@ -327,6 +331,7 @@ def main(argv=None):
     payload = {
         "cpu": cpu_name(), "model": origin, "thresholds": thresholds,
         "qat_epochs": args.qat_epochs, "qat_samples": args.qat_samples,
+        "qat_learning_rate": args.qat_learning_rate,
         "qat_seconds": qat_seconds, "rows": rows,
         "seconds": time.time() - start,
     }

@@ -284,22 +284,35 @@ class EarlyExitRuntime:
 
     def _one_by_one(self, x, thresholds, exit_index, probabilities):
         """Batch 1 on LiteRT: each sample through the stages it needs, on the
-        interpreters' own tensors (what an app's inner loop does)."""
+        interpreters' own tensors (what an app's inner loop does).
+
+        The decision is `ExitRule.fires`' (step, exit score, mapped
+        threshold), called on a view of the exit's output: nothing is copied
+        but the input, the features handed over and the output of the exit
+        taken. A view is dropped before its interpreter runs again.
+        """
         k, last = self.num_classes, self.num_exits - 1
         singles = [stage.single_sample() for stage in self.stages]
         specs = [stage.spec.exit for stage in self.stages]
+        quantized = [spec.quantized for spec in specs]
         inputs = self._to_input(x)
         fires = self.rule.fires
+        stateless = self.rule.initial_carry(1) is None
         initial_carry = self.rule.initial_carry
         score_thresholds = [float(u) for u in self.rule.score_threshold(thresholds)]
         first_input = singles[0][1]
+        output = None
         for n in range(len(inputs)):
+            output = None
             first_input()[0] = inputs[n]
-            carry = initial_carry(1)
+            carry = None if stateless else initial_carry(1)
             for i in range(last + 1):
                 invoke, _, exit_view, features = singles[i]
+                output = None  # No view of a tensor while a model runs.
                 invoke()
-                output = dequantize(exit_view(), specs[i], copy=True)
+                output = exit_view()
+                if quantized[i]:
+                    output = dequantize(output, specs[i])
                 if i == last:
                     probabilities[n] = output[0, :k]
                     break
