@@ -41,6 +41,8 @@ SEARCH_DEFAULTS = {
     "head_types": list(HEAD_TYPES),
     "confidence": False,
     "threshold_mode": "calibrated",
+    "max_flash_bytes": None,
+    "max_ram_bytes": None,
 }
 REQUIRED_FOR_NEW = ("min_accuracy", "max_macs")
 # Values of configs written before the key was stored.
@@ -137,6 +139,11 @@ def check_search_arguments(given):
         elif key == "max_macs":
             if not (isinstance(value, float) and value > 0 and math.isfinite(value)):
                 raise _invalid(flag, "a positive number of MACs", value)
+        elif key in ("max_flash_bytes", "max_ram_bytes"):
+            if value is not None and not (
+                isinstance(value, float) and value > 0 and math.isfinite(value)
+            ):
+                raise _invalid(flag, "a positive number of bytes", value)
         elif key == "validation_split":
             if not (isinstance(value, float) and 0.0 < value < 1.0):
                 raise _invalid(flag, "a float in (0, 1)", value)
@@ -296,6 +303,13 @@ def _add_search_arguments(parser):
     parser.add_argument("--max-macs", type=float, default=s,
                         help="the expected-MACs budget M_max (required for a new "
                              "search)")
+    parser.add_argument("--max-flash-bytes", type=float, default=s,
+                        help="a budget on the int8 stage files together "
+                             "(estimated; candidates over it are dropped "
+                             "before training)")
+    parser.add_argument("--max-ram-bytes", type=float, default=s,
+                        help="a budget on the largest stage's TFLite Micro "
+                             "arena (estimated, likewise)")
     parser.add_argument("--population", type=int, default=s, help="default 8")
     parser.add_argument("--generations", type=int, default=s, help="default 3")
     parser.add_argument("--preselect", type=int, default=s,
@@ -323,6 +337,110 @@ def _add_search_arguments(parser):
     parser.add_argument("--threshold-mode", choices=THRESHOLD_MODES, default=s)
 
 
+FORMATS = ("keras", "litert")
+
+
+def _add_data_arguments(parser, required):
+    parser.add_argument(
+        "--dataset", required=required, default=None,
+        help="fashion_mnist, digits or a prepared tensorflow-datasets name"
+             + ("" if required else " (the int8 calibration images of a "
+                ".keras SOURCE; a search folder uses its own)"),
+    )
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--max-samples", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the data set's split seed (a search's --seed)")
+
+
+def _check_data_arguments(args):
+    if args.max_samples is not None and args.max_samples < 1:
+        raise _invalid("--max-samples", "a positive integer", args.max_samples)
+    if args.seed < 0:
+        raise _invalid("--seed", "a non-negative integer", args.seed)
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise _invalid("--data-dir", "an existing folder", args.data_dir)
+
+
+def _data_options(args):
+    return {"dataset": args.dataset, "data_dir": args.data_dir,
+            "max_samples": args.max_samples, "seed": args.seed}
+
+
+def check_export_arguments(args):
+    """Checks `keras-nachos export`; returns its options."""
+    source = args.dir
+    is_search = os.path.isdir(source)
+    if is_search:
+        if not os.path.exists(os.path.join(source, "search_config.json")):
+            raise _invalid(
+                "SOURCE",
+                "a search folder (with its search_config.json; run "
+                "`keras-nachos search --out DIR ...` first) or a .keras file",
+                source,
+            )
+        if args.solution is None:
+            raise _invalid("--solution", "an index of the admissible front "
+                           "(SOURCE is a search folder)", None)
+    elif not (source.endswith(".keras") and os.path.isfile(source)):
+        raise _invalid("SOURCE", "a search folder or an existing .keras file",
+                       source)
+    if args.solution is not None and args.solution < 0:
+        raise _invalid("--solution", "a non-negative index", args.solution)
+    if args.format != "litert":
+        for flag, given, value in (("--int8", args.int8, True),
+                                   ("--micro", args.micro, True),
+                                   ("--qat", args.qat is not None, args.qat)):
+            if given:
+                raise _invalid(flag, "only with --format litert", value)
+    if args.qat is not None and args.qat < 1:
+        raise _invalid("--qat", "a positive number of epochs", args.qat)
+    if args.micro and not (args.int8 or args.qat is not None):
+        raise _invalid("--micro", "with --int8 or --qat (microcontrollers "
+                       "run the int8 stages)", True)
+    needs_data = args.int8 or args.qat is not None
+    if needs_data and not is_search and args.dataset is None:
+        raise _invalid("--dataset", "the data set to calibrate int8 on (a "
+                       ".keras SOURCE with --int8 or --qat)", None)
+    if args.thresholds is not None and (
+        not isinstance(args.thresholds, list)
+        or not all(isinstance(t, (int, float)) for t in args.thresholds)
+    ):
+        raise _invalid("--thresholds", "a JSON list of numbers", args.thresholds)
+    _check_data_arguments(args)
+    if args.format == "keras":
+        if not is_search:
+            raise _invalid("--format", "litert for a .keras SOURCE (it is "
+                           "already a .keras file)", args.format)
+        return {"out": source, "solution": args.solution,
+                "output": args.output}
+    return {
+        "source": source, "solution": args.solution, "output": args.output,
+        "quantize": "int8" if needs_data else None, "qat_epochs": args.qat,
+        "micro": args.micro, "thresholds": args.thresholds, "rule": args.rule,
+        "data": _data_options(args) if args.dataset is not None else None,
+    }
+
+
+def check_run_arguments(args):
+    """Checks `keras-nachos run`; returns its options."""
+    if not os.path.exists(os.path.join(args.dir, "manifest.json")):
+        raise _invalid(
+            "EXPORT_DIR",
+            "a folder written by `keras-nachos export ... --format litert` "
+            "(with its manifest.json)",
+            args.dir,
+        )
+    if args.batch_size < 1:
+        raise _invalid("--batch-size", "a positive integer", args.batch_size)
+    if args.limit is not None and args.limit < 1:
+        raise _invalid("--limit", "a positive integer", args.limit)
+    _check_data_arguments(args)
+    return {"directory": args.dir, "data": _data_options(args),
+            "interpreter": args.interpreter, "batch_size": args.batch_size,
+            "limit": args.limit}
+
+
 def build_parser():
     parser = _Parser(
         prog=PROG,
@@ -345,10 +463,47 @@ def build_parser():
     report.add_argument("--no-test", dest="test", action="store_false",
                         help="skip evaluating the front on the test split")
 
-    export = sub.add_parser("export", help="write a solution as a .keras file")
-    export.add_argument("dir")
-    export.add_argument("--solution", type=int, required=True)
+    export = sub.add_parser(
+        "export",
+        help="write a solution (of a search folder, or a saved .keras EENN) "
+             "as a .keras file or as LiteRT stages for the device",
+    )
+    export.add_argument("dir", metavar="SOURCE",
+                        help="a search folder, or a .keras EENN file")
+    export.add_argument("--solution", type=int, default=None,
+                        help="the admissible solution (a search folder)")
     export.add_argument("--output", default=None)
+    export.add_argument("--format", choices=FORMATS, default="keras",
+                        help="keras (default): one .keras file; litert: one "
+                             ".tflite per stage and a manifest.json")
+    export.add_argument("--int8", action="store_true",
+                        help="litert: full-integer int8 stages (post-training "
+                             "quantisation on training images)")
+    export.add_argument("--qat", type=int, default=None, metavar="EPOCHS",
+                        help="litert: int8 after EPOCHS of quantisation-aware "
+                             "fine-tuning (needs keras-nachos[tfmot])")
+    export.add_argument("--micro", action="store_true",
+                        help="litert int8: also measure each stage's TFLite "
+                             "Micro arena and write C array headers (needs "
+                             "keras-nachos[micro])")
+    _add_data_arguments(export, required=False)
+    export.add_argument("--thresholds", type=_json_value, default=None,
+                        help="a .keras SOURCE without its .json: the "
+                             "thresholds, as a JSON list")
+    export.add_argument("--rule", default=None,
+                        help="a .keras SOURCE without its .json: the rule")
+
+    run = sub.add_parser(
+        "run", help="evaluate an exported EENN (LiteRT stages) on a data set"
+    )
+    run.add_argument("dir", metavar="EXPORT_DIR")
+    _add_data_arguments(run, required=True)
+    run.add_argument("--interpreter", choices=("litert", "micro"),
+                     default="litert")
+    run.add_argument("--batch-size", type=int, default=1,
+                     help="1 (default): sample by sample, as on a device")
+    run.add_argument("--limit", type=int, default=None,
+                     help="evaluate the first LIMIT test images only")
 
     demo = sub.add_parser(
         "demo",
@@ -380,7 +535,7 @@ def parse(argv=None):
         )
         return "search", {"out": args.out, "config": config, "resumed": resumed,
                           "overwrite": args.overwrite, "verbose": args.verbose}
-    if args.command in ("report", "export"):
+    if args.command == "report":
         if not os.path.exists(os.path.join(args.dir, "search_config.json")):
             raise _invalid(
                 "dir",
@@ -388,12 +543,12 @@ def parse(argv=None):
                 "`keras-nachos search --out DIR ...` first)",
                 args.dir,
             )
-        if args.command == "report":
-            return "report", {"out": args.dir, "test": args.test}
-        if args.solution < 0:
-            raise _invalid("--solution", "a non-negative index", args.solution)
-        return "export", {"out": args.dir, "solution": args.solution,
-                          "output": args.output}
+        return "report", {"out": args.dir, "test": args.test}
+    if args.command == "export":
+        options = check_export_arguments(args)
+        return ("export" if args.format == "keras" else "export_litert"), options
+    if args.command == "run":
+        return "run", check_run_arguments(args)
     if args.seed < 0:
         raise _invalid("--seed", "a non-negative integer", args.seed)
     if args.solution < 0:

@@ -8,7 +8,8 @@
 #
 # Set-up: a virtual environment in .venv (created once, reused; set
 # KERAS_NACHOS_VENV to put it elsewhere, PYTHON to choose the interpreter,
-# 3.10 or newer), the package with its test extra installed in it (again
+# 3.10 or newer), the package with its test and deploy extras (LiteRT,
+# TFLite Micro, tensorflow-model-optimization) installed in it (again
 # when setup.cfg or pyproject.toml change), and, when run as root on Debian
 # without it, Debian's Fashion-MNIST (dataset-fashion-mnist).
 set -euo pipefail
@@ -55,9 +56,9 @@ setup() {
   fi
   stamp="$VENV/.keras_nachos_installed"
   if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    say "installing keras_nachos and its test extra into $VENV (a few minutes the first time)"
+    say "installing keras_nachos and its test and deploy extras into $VENV (a few minutes the first time)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,deploy]"
     touch "$stamp"
   fi
   if [ ! -d "$FASHION_MNIST" ] && [ -z "${KERAS_NACHOS_FASHION_MNIST_DIR:-}" ]; then

@@ -63,7 +63,12 @@ def _run_search(out, config, resumed, overwrite, verbose=1):
         f"{config['generations']} generations on {config['dataset']} "
         f"({len(data.train[1])} train / {len(data.validation[1])} validation), "
         f"min_accuracy={config['min_accuracy']}, "
-        f"max_macs={config['max_macs']:,.0f}",
+        f"max_macs={config['max_macs']:,.0f}"
+        + "".join(
+            f", {key}={config[key]:,.0f}"
+            for key in ("max_flash_bytes", "max_ram_bytes")
+            if config.get(key) is not None
+        ),
         flush=True,
     )
     tuner.search(
@@ -143,7 +148,8 @@ def demo(out, config, resumed, overwrite, solution=0):
 
     A short search (progress line per trial), the admissible front as a
     table, the Pareto plot, then the chosen EENN exported, loaded back from
-    its file and run with its real early exit on the test split.
+    its file and run with its real early exit on the test split; last, the
+    EENN exported as int8 LiteRT stages and run on them the same way.
     """
     import keras
 
@@ -170,7 +176,162 @@ def demo(out, config, resumed, overwrite, solution=0):
         f"  expected MACs   {result.expected_macs:,.0f}   "
         f"(macs_ratio {result.macs_ratio:.3f} of the backbone's "
         f"{model.backbone_macs:,}: {1 / result.macs_ratio:.2f}x fewer)\n"
-        f"Pareto plot: {os.path.join(out, 'pareto.png')}; "
-        f"done in {time.time() - start:.0f} s."
+        f"Pareto plot: {os.path.join(out, 'pareto.png')}."
+    )
+    # The last step: the EENN as int8 LiteRT stages for the device, run
+    # there with the same early exit.
+    print("\nFor the device:")
+    export_dir = export_litert(out, solution, quantize="int8", splits=data)
+    runtime_result = run(
+        export_dir, {"dataset": config["dataset"],
+                     "data_dir": config.get("data_dir"),
+                     "max_samples": config.get("max_samples"),
+                     "seed": config["seed"]},
+        splits=data,
+    )
+    print(f"Done in {time.time() - start:.0f} s.")
+    return result, runtime_result
+
+
+def _solution_source(source, solution, thresholds, rule):
+    """`(model, thresholds, rule, search config or None)` of an export."""
+    import keras
+
+    if os.path.isdir(source):
+        project = SearchProject(source)
+        config = project.read_config()
+        tuner = project.tuner(config)
+        chosen = _chosen(tuner.admissible_front(), solution, source)
+        model = keras.models.load_model(chosen["model_path"])
+        stored = chosen
+    else:
+        config = None
+        model = keras.models.load_model(source)
+        sidecar = os.path.splitext(source)[0] + ".json"
+        stored = {}
+        if os.path.exists(sidecar):
+            with open(sidecar) as f:
+                stored = json.load(f)
+    thresholds = thresholds if thresholds is not None else stored.get("thresholds")
+    rule = rule or stored.get("rule", "max_probability")
+    if thresholds is None:
+        raise ValueError(
+            f"Invalid value received for argument `--thresholds`. Expected the "
+            f"thresholds of {source} (it has no .json beside it). "
+            "Received: --thresholds=None"
+        )
+    return model, thresholds, rule, config
+
+
+def _data_for(model, data, config):
+    """The data set to calibrate int8 on, or to evaluate an export on."""
+    from keras_nachos import datasets
+
+    if data is None:
+        return load_dataset(config)
+    height, width = (int(d) for d in model_input_size(model))
+    return datasets.load(
+        data["dataset"], validation_split=0.1, max_samples=data["max_samples"],
+        image_size=(height, width), seed=data["seed"], data_dir=data["data_dir"],
+    )
+
+
+def model_input_size(model_or_runtime):
+    """`(height, width)` of an EarlyExitModel's or a runtime's input."""
+    if hasattr(model_or_runtime, "backbone"):
+        shape = model_or_runtime.backbone.inputs[0].shape
+    else:
+        shape = model_or_runtime.input_shape
+    return shape[1], shape[2]
+
+
+def export_litert(source, solution=None, output=None, quantize=None,
+                  qat_epochs=None, micro=False, thresholds=None, rule=None,
+                  data=None, splits=None):
+    """`keras-nachos export --format litert`: one .tflite per stage.
+
+    From a search folder's admissible solution or a saved .keras EENN: the
+    stages (float, int8 post-training, or int8 after quantisation-aware
+    fine-tuning) and their manifest, ready for `keras-nachos run` and
+    `keras_nachos.deploy.load`. `splits` (a `DatasetSplits`) replaces
+    loading the data. Returns the export folder.
+    """
+    import numpy as np
+
+    from keras_nachos import deploy
+
+    model, thresholds, rule, config = _solution_source(
+        source, solution, thresholds, rule
+    )
+    suffix = "_litert" + ("_qat" if qat_epochs else "_int8" if quantize else "")
+    if output is None:
+        output = (os.path.join(source, f"solution_{solution}{suffix}")
+                  if os.path.isdir(source)
+                  else os.path.splitext(source)[0] + suffix)
+    start = time.time()
+    if quantize or qat_epochs:
+        if splits is None:
+            splits = _data_for(model, data, config)
+        x_train, y_train = splits.train
+        order = np.random.default_rng(0).permutation(len(x_train))[:500]
+        representative = x_train[order]
+    if qat_epochs:
+        manifest = deploy.export_quantization_aware(
+            model, output, thresholds, x_train, y_train, rule=rule,
+            epochs=qat_epochs, representative_data=representative, verbose=1,
+        )
+    else:
+        manifest = model.export_early_exit(
+            output, thresholds, rule=rule, quantize=quantize,
+            representative_data=representative if quantize else None,
+        )
+    if micro:
+        manifest = deploy.prepare_for_micro(output)
+    kind = ("int8 (quantisation-aware, %d epochs)" % qat_epochs if qat_epochs
+            else "int8" if quantize else "float32")
+    print(f"Wrote {output}: {len(manifest.stages)} {kind} LiteRT stages, "
+          f"{manifest.flash_bytes:,} bytes in all, in {time.time() - start:.0f} s")
+    for i, stage in enumerate(manifest.stages):
+        arena = (f", TFLite Micro arena {stage.arena_bytes:,} bytes"
+                 if stage.arena_bytes else "")
+        print(f"  {stage.file}: {stage.bytes:,} bytes{arena}, "
+              f"{manifest.exit_costs['cumulative'][i]:,} MACs to "
+              f"{manifest.exit_names[i]}")
+    if micro:
+        print(f"  peak arena {manifest.peak_arena_bytes:,} bytes; C headers "
+              f"stage_<n>.h beside the files")
+    return output
+
+
+def run(directory, data, interpreter="litert", batch_size=1, limit=None,
+        splits=None):
+    """`keras-nachos run`: an export's early exit on a data set's test split.
+
+    `splits` (a `DatasetSplits`) replaces loading `data`. Prints accuracy, exit fractions, expected MACs and the latency per
+    sample; returns the `EarlyExitResult`.
+    """
+    from keras_nachos import deploy
+
+    runtime = deploy.load(directory, interpreter=interpreter)
+    if splits is None:
+        splits = _data_for(runtime, data, None)
+    x_test, y_test = splits.test
+    if limit is not None:
+        x_test, y_test = x_test[:limit], y_test[:limit]
+    start = time.perf_counter()
+    result = runtime.predict_early_exit(x_test, batch_size=batch_size)
+    elapsed = time.perf_counter() - start
+    fractions = ", ".join(
+        f"{n} {f:.3f}" for n, f in zip(result.exit_names, result.exit_fractions)
+    )
+    kind = runtime.manifest.quantize or "float32"
+    print(
+        f"{directory} ({kind}, {interpreter}, batch {batch_size}) on "
+        f"{len(y_test):,} test images of {data['dataset']}:\n"
+        f"  accuracy        {result.accuracy(y_test):.4f}\n"
+        f"  exit fractions  {fractions}\n"
+        f"  expected MACs   {result.expected_macs:,.0f}   (macs_ratio "
+        f"{result.macs_ratio:.3f} of the backbone's {result.backbone_macs:,})\n"
+        f"  latency         {1000 * elapsed / len(y_test):.3f} ms per sample"
     )
     return result

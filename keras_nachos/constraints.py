@@ -111,3 +111,41 @@ def is_admissible(accuracy, macs, min_accuracy, max_macs):
     return (min_accuracy is None or accuracy >= min_accuracy) and (
         max_macs is None or macs <= max_macs
     )
+
+
+# Device budgets: static properties of a network (they do not depend on the
+# thresholds), so a network over one is simply not admissible; the search
+# drops such candidates before training.
+def check_device_budget(name, value):
+    """Validates an optional flash or RAM budget in bytes; returns a float
+    or `None`."""
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise invalid_type(name, "a positive number of bytes or None", value)
+    if not float(value) > 0:
+        raise invalid_value(name, "a positive number of bytes or None", value)
+    return float(value)
+
+
+def device_budget_excess(device_costs, max_flash_bytes=None, max_ram_bytes=None):
+    """Why a network misses its device budgets (a sentence), or `""`.
+
+    Args:
+        device_costs: A `DeviceCosts` (`model.device_costs`), or `None`
+            when no budget is set.
+        max_flash_bytes: Optional budget on all int8 stage files together.
+        max_ram_bytes: Optional budget on the largest stage arena.
+    """
+    reasons = []
+    if max_flash_bytes is not None and device_costs.flash_bytes > max_flash_bytes:
+        reasons.append(
+            f"int8 stages need ~{device_costs.flash_bytes:,} bytes of flash > "
+            f"max_flash_bytes {max_flash_bytes:,.0f}"
+        )
+    if max_ram_bytes is not None and device_costs.ram_bytes > max_ram_bytes:
+        reasons.append(
+            f"the largest stage needs a ~{device_costs.ram_bytes:,}-byte arena "
+            f"> max_ram_bytes {max_ram_bytes:,.0f}"
+        )
+    return "; ".join(reasons)

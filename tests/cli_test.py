@@ -204,9 +204,31 @@ def test_demo_runs_the_pipeline_end_to_end(tmp_path, capsys, monkeypatch):
     for line in ("accuracy", "exit fractions", "expected MACs"):
         assert f"  {line}" in printed
     for name in ("pareto.png", "results.json", "solution_0.keras",
-                 "solution_0.json"):
+                 "solution_0.json", "solution_0_litert_int8/manifest.json"):
         assert (out / name).exists(), name
+    # It ends on the device: the int8 LiteRT stages, run with the early exit.
+    device = printed.split("For the device:")[1]
+    assert "3 int8 LiteRT stages" in device or "2 int8 LiteRT stages" in device
+    assert "(int8, litert, batch 1)" in device and "ms per sample" in device
+    keras_accuracy = float(printed.split("  accuracy")[1].split()[0])
+    int8_accuracy = float(device.split("  accuracy")[1].split()[0])
+    assert abs(keras_accuracy - int8_accuracy) <= 0.05
     # Run again: the search resumes (nothing is retrained) and the same
     # solution is exported.
     assert keras_nachos_cli.main(["demo", "--out", str(out)]) == 0
     assert "Resuming the search" in capsys.readouterr().out
+
+
+def test_device_budget_flags(tmp_path):
+    out = str(tmp_path / "s")
+    command, options = keras_nachos_cli.parse(
+        ["search", "--out", out, "--min-accuracy", "0.5", "--max-macs", "1e5",
+         "--max-ram-bytes", "32768"])
+    assert options["config"]["max_ram_bytes"] == 32768.0
+    assert options["config"]["max_flash_bytes"] is None
+    with pytest.raises(keras_nachos_cli.UsageError,
+                       match="argument `--max-flash-bytes`.*Received: --max-flash-bytes=-1"):
+        keras_nachos_cli.parse(
+            ["search", "--out", out, "--min-accuracy", "0.5", "--max-macs",
+             "1e5", "--max-flash-bytes", "-1"])
+    assert not os.path.exists(out)

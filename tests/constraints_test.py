@@ -32,3 +32,21 @@ def test_constraints(min_accuracy, max_macs, argument):
     outputs = [np.full((4, 2), 0.5)] * 2
     assert_invalid(argument, calibration.calibrate_from_outputs, outputs, [0, 1, 0, 1],
             [1.0, 2.0], min_accuracy=min_accuracy, max_macs=max_macs)
+
+
+def test_device_budgets():
+    from keras_nachos.constraints import check_device_budget
+    from keras_nachos.constraints import device_budget_excess
+    from keras_nachos.costs import DeviceCosts
+
+    assert check_device_budget("max_ram_bytes", None) is None
+    assert check_device_budget("max_ram_bytes", 65536) == 65536.0
+    assert_invalid("max_ram_bytes", check_device_budget, "max_ram_bytes", -1)
+    assert_invalid("max_flash_bytes", check_device_budget, "max_flash_bytes", "1M")
+    costs = DeviceCosts(flash=(1000, 3000), activations=(500, 200),
+                        arena=(2000, 1500))
+    assert device_budget_excess(costs, 4000, 2000) == ""
+    assert device_budget_excess(costs, 3999, None) == (
+        "int8 stages need ~4,000 bytes of flash > max_flash_bytes 3,999")
+    assert "~2,000-byte arena > max_ram_bytes 1,999" in device_budget_excess(
+        costs, None, 1999)

@@ -17,6 +17,8 @@ from keras_nachos.calibration.exit_tables import exit_tables
 from keras_nachos.calibration.trade_off_search import SEARCH_OPTIONS
 from keras_nachos.calibration.trade_off_search import TradeOffSearch
 from keras_nachos.constraints import check_constraints
+from keras_nachos.constraints import check_device_budget
+from keras_nachos.constraints import device_budget_excess
 from keras_nachos.constraints import normalised_violation
 from keras_nachos.costs import CONVENTIONS
 from keras_nachos.data_utils import dataset_arrays
@@ -186,6 +188,8 @@ def calibrate_thresholds(
     max_macs=None,
     convention="cumulative",
     batch_size=256,
+    max_flash_bytes=None,
+    max_ram_bytes=None,
     **search_options,
 ):
     """Tunes an early-exit model's thresholds on validation data.
@@ -205,6 +209,12 @@ def calibrate_thresholds(
             the way is paid) or `"taken_head"` (`model.exit_macs_taken_head`,
             the NACHOS reference code's convention).
         batch_size: Integer, for array inputs. Defaults to `256`.
+        max_flash_bytes: Optional positive number, a budget on the model's
+            int8 stage files (`model.device_costs.flash_bytes`).
+        max_ram_bytes: Optional positive number, a budget on its largest
+            stage's TFLite Micro arena (`model.device_costs.ram_bytes`).
+            No threshold changes either: a model over a device budget is
+            refused (a `ValueError` saying by how much) before any work.
         **search_options: See `calibrate_from_outputs`.
 
     Returns:
@@ -230,6 +240,18 @@ def calibrate_thresholds(
     if not hasattr(model, "predict_exits") or not hasattr(model, "exit_costs"):
         raise invalid_type("model", "an EarlyExitModel", model)
     check_rule_fits(rule, model.has_confidence[:-1])
+    max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
+    max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
+    if max_flash_bytes is not None or max_ram_bytes is not None:
+        excess = device_budget_excess(
+            model.device_costs, max_flash_bytes, max_ram_bytes
+        )
+        if excess:
+            raise ValueError(
+                f"No thresholds can fit this model on the device: its {excess}. "
+                "Thresholds change the MACs, not the files or the arena: "
+                "choose a smaller network (or search with these budgets)."
+            )
     x, y = dataset_arrays(validation_data, "validation_data")
     outputs = model.predict_exits(x, batch_size=batch_size)
     result = calibrate_from_outputs(

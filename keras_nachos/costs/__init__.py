@@ -14,11 +14,14 @@ Two ways to count the MACs of one forward pass of one sample (batch 1):
 MACs are multiply-accumulates of convolutions, dense layers and matmuls only;
 bias adds, batch norm, activations and pooling never enter the count.
 `ExitCosts` (`exit_costs`) turns per-stage and per-head counts into the cost of
-leaving at each exit of an early-exit network.
+leaving at each exit of an early-exit network. `DeviceCosts`
+(`device_memory`) estimates the flash and RAM of its int8 stages.
 """
 
 from keras_nachos.costs.count_macs import METHODS
 from keras_nachos.costs.count_macs import count_macs
+from keras_nachos.costs.device_memory import DeviceCosts
+from keras_nachos.costs.device_memory import device_costs
 from keras_nachos.costs.exit_costs import CONVENTIONS
 from keras_nachos.costs.exit_costs import ExitCosts
 from keras_nachos.costs.exit_costs import layer_macs

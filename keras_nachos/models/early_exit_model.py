@@ -35,6 +35,7 @@ class _Derived:
     def __init__(self):
         self.stage_models = None
         self.exit_costs = None
+        self.device_costs = None
         self.runner = None
 
 
@@ -505,6 +506,23 @@ class EarlyExitModel(keras.Model):
         return derived.exit_costs
 
     @property
+    def device_costs(self):
+        """A `DeviceCosts`: the estimated flash and RAM of the int8 stages.
+
+        `device_costs.flash_bytes` (all stage files) and
+        `device_costs.ram_bytes` (the largest TFLite Micro arena), estimated
+        from the layers without converting (see
+        `keras_nachos.costs.device_memory`); `export_early_exit(...,
+        micro=True)` measures the real ones.
+        """
+        derived = self._derived
+        if derived.device_costs is None:
+            from keras_nachos.costs.device_memory import device_costs
+
+            derived.device_costs = device_costs(self)
+        return derived.device_costs
+
+    @property
     def exit_macs(self):
         """Cumulative MACs to reach each exit, every earlier head included.
 
@@ -674,6 +692,43 @@ class EarlyExitModel(keras.Model):
         )
         return EarlyExitReport.from_evaluation(
             evaluation, self.exit_names, self.exit_costs, curve=curve
+        )
+
+    def export_early_exit(
+        self,
+        directory,
+        thresholds=None,
+        rule="max_probability",
+        quantize=None,
+        representative_data=None,
+        micro=False,
+    ):
+        """Writes the model as one LiteRT `.tflite` per stage + a manifest.
+
+        The early exit stays real on the device: each stage (a backbone
+        segment and its exit head) is its own file, and
+        `keras_nachos.deploy.load(directory).predict_early_exit(x)` runs the
+        rule between them (see `keras_nachos.deploy.export_early_exit`).
+
+        Args:
+            directory: Output folder.
+            thresholds: One per early exit (or held by the rule).
+            rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
+            quantize: `None` (float32) or `"int8"` (full integer).
+            representative_data: Input samples to calibrate int8 ranges on
+                (required with `quantize="int8"`).
+            micro: Boolean; `True` also measures each stage's TFLite Micro
+                arena and writes C array headers (needs `tflite-micro`).
+
+        Returns:
+            The `keras_nachos.deploy.Manifest` written.
+        """
+        from keras_nachos.deploy.export import export_early_exit
+
+        return export_early_exit(
+            self, directory, thresholds=thresholds, rule=rule,
+            quantize=quantize, representative_data=representative_data,
+            micro=micro,
         )
 
     # ------------------------------------------------------------------

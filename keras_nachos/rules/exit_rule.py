@@ -143,9 +143,16 @@ class ExitRule:
         `step`, then `exit_score(score) >= score_threshold(threshold)`; not
         meant to be overridden (subclasses override `step`).
         """
+        return self.fires(
+            output, self.score_threshold(threshold), num_classes, carry
+        )
+
+    def fires(self, output, score_threshold, num_classes, carry):
+        """`decide` with the threshold already mapped by `score_threshold`
+        (for callers deciding sample by sample: the mapping is done once)."""
         score, carry = self.step(output, num_classes, carry)
         score = np.asarray(score, dtype="float64")
-        return self.exit_score(score) >= self.score_threshold(threshold), carry
+        return self.exit_score(score) >= score_threshold, carry
 
     def validate_thresholds(self, thresholds, num_early_exits, num_classes):
         """Checks count and range; returns a float64 array."""

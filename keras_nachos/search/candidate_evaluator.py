@@ -12,6 +12,8 @@ import numpy as np
 from keras_nachos import rules as rules_module
 from keras_nachos.calibration import calibrate_from_outputs
 from keras_nachos.calibration import evaluate_exit_outputs
+from keras_nachos.constraints import check_device_budget
+from keras_nachos.constraints import device_budget_excess
 from keras_nachos.search.records import candidate_key
 from keras_nachos.training import NachosLoss
 
@@ -85,6 +87,12 @@ class CandidateEvaluator:
         seed: Integer; each candidate trains with a seed derived from it and
             from the candidate's values, so an evaluation is reproducible.
             Defaults to `0`.
+        max_flash_bytes: Optional positive number, a budget on the int8
+            stage files together (`model.device_costs.flash_bytes`).
+        max_ram_bytes: Optional positive number, a budget on the largest
+            stage's TFLite Micro arena (`model.device_costs.ram_bytes`).
+            Candidates over either budget are scored infeasible without
+            training (`precheck`), like those over `max_macs`.
     """
 
     def __init__(
@@ -102,6 +110,8 @@ class CandidateEvaluator:
         exit_weights=None,
         seed=0,
         verbose=0,
+        max_flash_bytes=None,
+        max_ram_bytes=None,
     ):
         self.space = space
         self.train_data = train_data
@@ -118,7 +128,10 @@ class CandidateEvaluator:
         self.exit_weights = exit_weights
         self.seed = int(seed)
         self.verbose = verbose
+        self.max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
+        self.max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
         self._static_costs = {}
+        self._device_costs = {}
 
     def static_costs(self, values):
         """Builds the candidate and returns its `exit_macs` (no training).
@@ -128,8 +141,18 @@ class CandidateEvaluator:
         """
         key = candidate_key(values)
         if key not in self._static_costs:
-            self._static_costs[key] = list(self.space.build(values).exit_macs)
+            model = self.space.build(values)
+            self._static_costs[key] = list(model.exit_macs)
+            if self.max_flash_bytes is not None or self.max_ram_bytes is not None:
+                self._device_costs[key] = model.device_costs
         return list(self._static_costs[key])
+
+    def device_costs(self, values):
+        """The candidate's estimated int8 flash and RAM (`DeviceCosts`)."""
+        key = candidate_key(values)
+        if key not in self._device_costs:
+            self._device_costs[key] = self.space.build(values).device_costs
+        return self._device_costs[key]
 
     def precheck(self, values):
         """Scores a hopeless candidate without training, else returns None.
@@ -139,6 +162,19 @@ class CandidateEvaluator:
         the candidate is infeasible whatever training gives.
         """
         costs = self.static_costs(values)
+        over = device_budget_excess(
+            self.device_costs(values) if (
+                self.max_flash_bytes is not None or self.max_ram_bytes is not None
+            ) else None,
+            self.max_flash_bytes, self.max_ram_bytes,
+        )
+        if over:
+            return {
+                "accuracy": 0.0,
+                "expected_macs": float(costs[0]),
+                "static_macs": [int(c) for c in costs],
+                "skipped": over,
+            }
         if costs[0] > self.max_macs:
             return {
                 "accuracy": 0.0,

@@ -8,6 +8,7 @@ import keras
 import keras_tuner as kt
 
 from keras_nachos.constraints import check_constraints
+from keras_nachos.constraints import check_device_budget
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
@@ -58,6 +59,11 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         seed: Optional integer seed (the search is deterministic for a seed).
         evaluator_options: Optional dict of `CandidateEvaluator` arguments
             (`learning_rate`, `rule`, `loss_options`, `exit_weights`).
+        max_flash_bytes: Optional positive number: candidates whose int8
+            stages (estimated, `model.device_costs`) need more flash are
+            dropped before training, like those over `max_macs`.
+        max_ram_bytes: Optional positive number: likewise for the largest
+            stage's TFLite Micro arena (RAM).
         **kwargs: `BaseTuner` arguments: `directory`, `project_name`,
             `overwrite`, ...
     """
@@ -72,6 +78,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         preselect=4,
         seed=None,
         evaluator_options=None,
+        max_flash_bytes=None,
+        max_ram_bytes=None,
         **kwargs,
     ):
         if not isinstance(search_space, SearchSpace):
@@ -90,6 +98,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self.min_accuracy = min_accuracy
         self.max_macs = max_macs
         self.evaluator_options = dict(evaluator_options or {})
+        self.max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
+        self.max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
         self.evaluator = None
         self.evaluation = None
         oracle = NSGA2Oracle(
@@ -137,6 +147,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             epochs=epochs,
             batch_size=batch_size,
             verbose=2 if verbose == 2 else 0,
+            max_flash_bytes=self.max_flash_bytes,
+            max_ram_bytes=self.max_ram_bytes,
             **self.evaluator_options,
         )
         self.evaluation = CachedEvaluation(self.evaluator)

@@ -92,6 +92,8 @@ class SearchProject:
             population_size=config["population"],
             generations=config["generations"],
             preselect=config.get("preselect", 1),
+            max_flash_bytes=config.get("max_flash_bytes"),
+            max_ram_bytes=config.get("max_ram_bytes"),
             seed=config["seed"],
             directory=self.directory,
             project_name=PROJECT,

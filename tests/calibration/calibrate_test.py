@@ -191,3 +191,30 @@ def test_calibrate_thresholds_checks_before_running_the_model():
     assert_invalid("model", calibration.calibrate_thresholds, "a model", (None, None))
     assert_invalid("batch_size", calibration.calibrate_thresholds, None, None,
             batch_size=0)
+
+
+def test_device_budgets_refuse_a_model_before_it_runs(monkeypatch):
+    from keras_nachos import EarlyExitModel
+    from tests.testing_utils import small_cnn
+    from tests.testing_utils import toy_data
+
+    model = EarlyExitModel.from_backbone(small_cnn(seed=0), ["p1", "p2"], 4)
+    costs = model.device_costs
+    ran = []
+    monkeypatch.setattr(type(model), "predict_exits",
+                        lambda self, *a, **k: ran.append(1))
+    with pytest.raises(ValueError, match="max_ram_bytes") as info:
+        calibration.calibrate_thresholds(
+            model, toy_data(16), max_ram_bytes=costs.ram_bytes - 1)
+    assert f"~{costs.ram_bytes:,}-byte arena" in str(info.value)
+    with pytest.raises(ValueError, match="max_flash_bytes"):
+        calibration.calibrate_thresholds(
+            model, toy_data(16), max_flash_bytes=costs.flash_bytes - 1)
+    assert_invalid("max_ram_bytes", calibration.calibrate_thresholds, model,
+                   toy_data(16), max_ram_bytes=-5)
+    assert ran == []
+    monkeypatch.undo()
+    result = calibration.calibrate_thresholds(
+        model, toy_data(64), max_ram_bytes=costs.ram_bytes,
+        max_flash_bytes=costs.flash_bytes)
+    assert len(result.thresholds) == 2

@@ -189,3 +189,50 @@ def test_nachos_search(tmp_path):
     assert_invalid("max_macs", NachosSearch, space, 0.5, None, directory=str(tmp_path))
     assert_invalid("evaluator_options", NachosSearch, space, 0.5, 1e5,
             evaluator_options=[1], directory=str(tmp_path))
+
+
+def test_device_budgets_drop_candidates_before_training(tmp_path, monkeypatch):
+    """`max_ram_bytes` / `max_flash_bytes`: candidates whose estimated int8
+    arena or files exceed the budget are screened out like those over
+    `max_macs` (training faked: the test is about which reach it)."""
+    space = tiny_space()
+    candidates = [space.build(space.random_values(seed)) for seed in range(16)]
+    rams = sorted(m.device_costs.ram_bytes for m in candidates)
+    flashes = sorted(m.device_costs.flash_bytes for m in candidates)
+    max_ram, max_flash = float(rams[10]), float(flashes[12])
+    trained = []
+
+    def fake_training(self, values, callbacks=None):
+        trained.append(values)
+        costs = self.static_costs(values)
+        return {"accuracy": 0.6, "expected_macs": float(costs[0])}, None
+
+    monkeypatch.setattr(CandidateEvaluator, "__call__", fake_training)
+    monkeypatch.setattr(
+        NachosSearch, "run_trial",
+        lambda self, trial, *a, **k: self.evaluator(trial.hyperparameters.values)[0],
+    )
+    (x, y), (xv, yv) = data()
+    tuner = NachosSearch(
+        space, 0.3, 1e9, population_size=4, generations=3, preselect=3,
+        seed=1, directory=str(tmp_path), project_name="search",
+        max_ram_bytes=max_ram, max_flash_bytes=max_flash,
+    )
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    assert len(trained) == 12
+    for values in trained:
+        costs = space.build(values).device_costs
+        assert costs.ram_bytes <= max_ram and costs.flash_bytes <= max_flash
+    assert tuner.oracle.screened["infeasible"] > 0
+    largest = max(range(16), key=lambda i: candidates[i].device_costs.ram_bytes)
+    skipped = tuner.evaluator.precheck(space.random_values(largest))
+    assert skipped["accuracy"] == 0.0
+    assert "max_ram_bytes" in skipped["skipped"], skipped
+
+
+def test_device_budget_arguments(tmp_path):
+    assert_invalid("max_ram_bytes", NachosSearch, tiny_space(), 0.5, 1e5,
+                   max_ram_bytes=0, directory=str(tmp_path))
+    with pytest.raises(TypeError, match="argument `max_flash_bytes`"):
+        NachosSearch(tiny_space(), 0.5, 1e5, max_flash_bytes="64k",
+                     directory=str(tmp_path))

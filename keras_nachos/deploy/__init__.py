@@ -1,0 +1,12 @@
+"""Deployment: an EENN as LiteRT files with its early exit kept real."""
+
+from keras_nachos.deploy.export import export_early_exit
+from keras_nachos.deploy.export import stage_export_models
+from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.deploy.manifest import ManifestError
+from keras_nachos.deploy.micro import prepare_for_micro
+from keras_nachos.deploy.qat import QuantizationAwareTrainingError
+from keras_nachos.deploy.qat import check_tfmot_installed
+from keras_nachos.deploy.qat import export_quantization_aware
+from keras_nachos.deploy.runtime import EarlyExitRuntime
+from keras_nachos.deploy.runtime import load

@@ -1,0 +1,283 @@
+"""Exporting an EarlyExitModel as one LiteRT (.tflite) file per stage.
+
+One file of the whole multi-exit model would compute every exit: no early
+exit. So each stage (a backbone segment and the exit head after it) becomes a
+model of its own, whose outputs are addressed by signature name (`"exit"`,
+and `"features"` for the next stage: the output order of a converted model
+is not the exit order), and the runtime (`keras_nachos.deploy.load`) runs
+the exit rule between them. Conversion goes through
+`TFLiteConverter.from_keras_model` (never `from_concrete_functions`, which
+drops a Keras 3 model's weights).
+
+With `quantize="int8"` each stage is quantised to full integer (inputs and
+outputs int8) from representative data: the first stage's from the data
+given, each later stage's from the features the float stages before it
+produce on that data. A stage's int8 features and the next stage's int8
+input usually get the same scale and zero point (they are calibrated on the
+same values); the manifest records both and the runtime requantises only
+where they differ.
+"""
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_nachos import rules as rules_module
+from keras_nachos.checks import check_bool
+from keras_nachos.checks import check_int
+from keras_nachos.data_utils import check_inputs
+from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.deploy.micro import captured_stderr
+from keras_nachos.deploy.micro import prepare_for_micro
+from keras_nachos.deploy.manifest import StageSpec
+from keras_nachos.deploy.manifest import TensorSpec
+from keras_nachos.errors import invalid_value
+from keras_nachos.version import __version__
+
+QUANTIZE_MODES = (None, "int8")
+
+
+def stage_export_models(model):
+    """One Keras model per stage, with outputs named for the runtime.
+
+    Stage `i` takes `"image"` (the model's input, stage 1) or
+    `"features_in"` (the previous stage's features) and returns `{"exit": head output, "features":
+    its features}` (the last stage only `"exit"`). The stages share the
+    model's layers and weights.
+    """
+    stages = []
+    last = model.num_exits - 1
+    for i, (stage, head) in enumerate(zip(model.stage_models, model.exit_layers)):
+        spec = stage.inputs[0]
+        inputs = keras.Input(
+            tuple(spec.shape[1:]), dtype=spec.dtype,
+            name="image" if i == 0 else "features_in",
+        )
+        features = stage(inputs)
+        outputs = {"exit": features if head is None else head(features)}
+        if i < last:
+            outputs["features"] = features
+        stages.append(keras.Model(inputs, outputs, name=f"stage_{i + 1}"))
+    return stages
+
+
+def _representative(samples):
+    def generate():
+        for sample in samples:
+            yield [sample[None].astype("float32")]
+
+    return generate
+
+
+def convert_stage(stage_model, quantize=None, representative=None):
+    """Converts one stage model to a `.tflite` flatbuffer (bytes).
+
+    Args:
+        stage_model: A Keras model (see `stage_export_models`).
+        quantize: `None` (float32) or `"int8"` (full integer, int8 input and
+            outputs).
+        representative: For int8, an array of input samples of this stage.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(stage_model)
+    if quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    # The converter prints where it saved its temporary SavedModel, its C++
+    # code logs the quantiser's settings, and it warns that the int8 input
+    # has no statistics (it needs none: the representative data give them).
+    # Shown only when the conversion fails.
+    with tempfile.TemporaryFile("w+") as log, warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Statistics for quantized inputs were expected"
+        )
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), captured_stderr(log):
+                return converter.convert()
+        except Exception:
+            log.seek(0)
+            sys.stderr.write(log.read()[-4000:])
+            raise
+
+
+def tensor_specs(flatbuffer):
+    """`({name: TensorSpec} of the inputs, {name: TensorSpec} of the outputs)`
+    of a converted stage's signature."""
+    from keras_nachos.deploy.interpreters import make_interpreter
+
+    interpreter = make_interpreter(model_content=flatbuffer)
+    runner = interpreter.get_signature_runner()
+    input_order = [d["index"] for d in interpreter.get_input_details()]
+    output_order = [d["index"] for d in interpreter.get_output_details()]
+    return (
+        _specs(runner.get_input_details(), input_order),
+        _specs(runner.get_output_details(), output_order),
+    )
+
+
+def _specs(details, order):
+    specs = {}
+    for name, d in details.items():
+        scale, zero_point = d["quantization"]
+        quantized = np.dtype(d["dtype"]) != np.float32 and scale != 0.0
+        specs[name] = TensorSpec(
+            name=name,
+            shape=[int(v) for v in d["shape_signature"]],
+            dtype=np.dtype(d["dtype"]).name,
+            scale=float(scale) if quantized else None,
+            zero_point=int(zero_point) if quantized else None,
+            position=order.index(d["index"]),
+        )
+    return specs
+
+
+def checked_rule(model, rule, thresholds):
+    """`(rule, thresholds, serialized rule)` of an export, checked.
+
+    The rule must fit the model's heads and be serialisable (the runtime
+    rebuilds it from the manifest).
+    """
+    rule = rules_module.get(rule)
+    thresholds = rule.validate_thresholds(
+        thresholds, model.num_exits - 1, model.num_classes
+    )
+    rules_module.check_rule_fits(rule, model.has_confidence[:-1])
+    serialized_rule = keras.saving.serialize_keras_object(rule)
+    if not isinstance(keras.saving.deserialize_keras_object(serialized_rule),
+                      type(rule)):
+        raise invalid_value(
+            "rule",
+            "a rule registered with `keras.saving.register_keras_serializable` "
+            "(the runtime rebuilds it from the manifest)",
+            rule,
+        )
+    return rule, thresholds, serialized_rule
+
+
+def check_directory(directory):
+    """Checks an export folder argument (a path)."""
+    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+        raise invalid_value("directory", "a folder path", directory)
+
+
+def stage_spec(index, name, flatbuffer):
+    """The `StageSpec` of stage `index` (0-based) converted to `flatbuffer`."""
+    input_specs, output_specs = tensor_specs(flatbuffer)
+    return StageSpec(
+        file=name,
+        input=input_specs["image" if index == 0 else "features_in"],
+        exit=output_specs["exit"],
+        features=output_specs.get("features"),
+        bytes=len(flatbuffer),
+    )
+
+
+def export_early_exit(
+    model,
+    directory,
+    thresholds=None,
+    rule="max_probability",
+    quantize=None,
+    representative_data=None,
+    max_representative=500,
+    micro=False,
+):
+    """Writes one `.tflite` per stage and a `manifest.json` to `directory`.
+
+    Args:
+        model: An `EarlyExitModel`.
+        directory: Output folder (created; existing stage files and manifest
+            are replaced).
+        thresholds: One threshold per early exit (or held by the rule).
+        rule: An `ExitRule` or its name (a registered, serialisable rule).
+        quantize: `None` (float32 stages) or `"int8"` (full-integer stages,
+            int8 input and outputs).
+        representative_data: For int8: an array of inputs (or a dataset of
+            `(x, y)` or `x` batches) the quantisation ranges are calibrated
+            on; a few hundred training images are enough.
+        max_representative: Integer, at most this many samples are used.
+            Defaults to `500`.
+        micro: Boolean. If `True` (needs the `tflite-micro` package), each
+            stage's TFLite Micro tensor arena is measured into the manifest
+            and each stage is also written as a C array header
+            (`stage_<n>.h`) for firmware.
+
+    Returns:
+        The `Manifest` written.
+    """
+    rule, thresholds, serialized_rule = checked_rule(model, rule, thresholds)
+    if quantize not in QUANTIZE_MODES:
+        raise invalid_value("quantize", 'None or "int8"', quantize)
+    check_int("max_representative", max_representative, min_value=1)
+    check_bool("micro", micro)
+    if micro:
+        from keras_nachos.deploy.micro import micro_interpreter_class
+
+        micro_interpreter_class()  # A clear error if tflite-micro is absent.
+    check_directory(directory)
+    samples = None
+    if quantize == "int8":
+        if representative_data is None:
+            raise invalid_value(
+                "representative_data",
+                'input samples to calibrate the int8 ranges on (quantize="int8" '
+                "needs them; a few hundred training images are enough)",
+                representative_data,
+            )
+        samples = _samples(representative_data, max_representative)
+        check_inputs(samples, model.backbone.inputs[0].shape,
+                     "representative_data")
+        if len(samples) == 0:
+            raise invalid_value(
+                "representative_data", "a non-empty array of inputs", samples
+            )
+    os.makedirs(directory, exist_ok=True)
+    stages = []
+    inputs = samples
+    stage_models = stage_export_models(model)
+    for i, stage_model in enumerate(stage_models):
+        flatbuffer = convert_stage(stage_model, quantize, inputs)
+        name = f"stage_{i + 1}.tflite"
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(flatbuffer)
+        stages.append(stage_spec(i, name, flatbuffer))
+        if samples is not None and i < len(stage_models) - 1:
+            inputs = np.asarray(stage_model.predict(inputs, verbose=0)["features"])
+    manifest = Manifest(
+        stages=stages,
+        rule=serialized_rule,
+        thresholds=[float(t) for t in thresholds],
+        num_classes=model.num_classes,
+        exit_names=list(model.exit_names),
+        exit_costs=model.exit_costs.to_dict(),
+        quantize=quantize,
+        version=__version__,
+    )
+    manifest.write(directory)
+    if micro:
+        manifest = prepare_for_micro(directory)
+    return manifest
+
+
+def _samples(data, limit):
+    """At most `limit` input samples from an array or a dataset."""
+    if isinstance(data, tf.data.Dataset):
+        batches, count = [], 0
+        for element in data:
+            if isinstance(element, (tuple, list)):
+                element = element[0]
+            batches.append(np.asarray(element))
+            count += len(batches[-1])
+            if count >= limit:
+                break
+        return np.concatenate(batches)[:limit] if batches else np.zeros((0,))
+    return np.asarray(data)[:limit]

@@ -1,0 +1,334 @@
+"""`EarlyExitRuntime`: the exported stages run with a real early exit.
+
+`keras_nachos.deploy.load(directory)` reads the manifest, opens one LiteRT
+interpreter per stage and returns the runtime; its `predict_early_exit`
+returns the same `EarlyExitResult` as `EarlyExitModel.predict_early_exit`:
+per-sample exits, predictions and MACs. Each batch goes through stage 1; the
+rule (the manifest's, the same object as in Keras) decides on the exit's
+output; only the samples that did not leave go on to stage 2, and so on.
+Int8 stages take int8 inputs: the runtime quantises the images with the
+first stage's input scale and zero point, dequantises each exit's output
+for the rule, and hands int8 features from stage to stage, requantising only
+where a stage's output parameters differ from the next stage's input ones.
+"""
+
+import os
+
+import numpy as np
+
+from keras_nachos import rules as rules_module
+from keras_nachos.checks import check_bool
+from keras_nachos.checks import check_int
+from keras_nachos.costs import ExitCosts
+from keras_nachos.data_utils import check_inputs
+from keras_nachos.deploy.interpreters import make_interpreter
+from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.errors import invalid_value
+from keras_nachos.inference import EarlyExitResult
+
+INTERPRETERS = ("litert", "micro")
+
+
+def quantize(values, spec):
+    """Float values to a quantised tensor's integers (clipped to its range)."""
+    info = np.iinfo(spec.dtype)
+    q = np.round(np.asarray(values, "float32") / spec.scale) + spec.zero_point
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(values, spec, copy=False):
+    """A tensor's values as float32 (quantised ones through scale/zero point);
+    `copy=True` never returns `values` itself."""
+    if not spec.quantized:
+        return np.array(values, "float32") if copy else np.asarray(values, "float32")
+    return (np.asarray(values, "float32") - spec.zero_point) * spec.scale
+
+
+def hands_over_unchanged(out_spec, in_spec):
+    """Whether a stage's output can go to the next stage's input as it is.
+
+    True for float tensors, and for quantised ones whose requantisation maps
+    every integer to itself (their scales and zero points agree to within
+    what the integers can tell: calibrating the same values twice gives
+    scales a float32 ulp apart).
+    """
+    if out_spec.quantized != in_spec.quantized or out_spec.dtype != in_spec.dtype:
+        return False
+    if not out_spec.quantized:
+        return True
+    info = np.iinfo(out_spec.dtype)
+    values = np.arange(info.min, info.max + 1).astype(out_spec.dtype)
+    return bool(
+        np.array_equal(quantize(dequantize(values, out_spec), in_spec), values)
+    )
+
+
+class _Stage:
+    """One stage's interpreter, called through its signature.
+
+    The batch-1 fast path uses a second interpreter of the same file,
+    allocated once for one sample, whose tensors are read and written in
+    place (a signature runner holds the interpreter, which then cannot be
+    resized while views of its tensors exist).
+    """
+
+    def __init__(self, path, spec, num_threads=None, xnnpack=True):
+        self.spec = spec
+        self._open = lambda: make_interpreter(
+            model_path=path, num_threads=num_threads, xnnpack=xnnpack
+        )
+        self.interpreter = self._open()
+        self.runner = self.interpreter.get_signature_runner()
+        self._single = None
+
+    def __call__(self, inputs):
+        outputs = self.runner(**{self.spec.input.name: inputs})
+        features = outputs.get("features") if self.spec.features else None
+        return outputs["exit"], features
+
+    def single_sample(self):
+        """`(invoke, input, exit, features)` of the one-sample interpreter:
+        its `invoke` and functions returning numpy views of its tensors
+        (`features` is `None` for the last stage). A view must be dropped
+        before the interpreter runs again (LiteRT checks)."""
+        if self._single is None:
+            interpreter = self._open()
+            inputs = interpreter.get_input_details()
+            index = inputs[self.spec.input.position]["index"]
+            shape = [1] + [int(d) for d in self.spec.input.shape[1:]]
+            if list(inputs[self.spec.input.position]["shape"]) != shape:
+                interpreter.resize_tensor_input(index, shape)
+            interpreter.allocate_tensors()
+            # Output buffers exist once the model has run (with XNNPACK
+            # they are not there after allocation alone).
+            interpreter.invoke()
+            outputs = interpreter.get_output_details()
+            self._single = (
+                interpreter.invoke,
+                interpreter.tensor(index),
+                interpreter.tensor(outputs[self.spec.exit.position]["index"]),
+                None if self.spec.features is None else interpreter.tensor(
+                    outputs[self.spec.features.position]["index"]),
+                interpreter,
+            )
+        return self._single[:4]
+
+
+class EarlyExitRuntime:
+    """The stages of an export, run with the exit rule between them.
+
+    Args:
+        directory: The export folder (`EarlyExitModel.export_early_exit`).
+        num_threads: Optional number of LiteRT interpreter threads.
+        interpreter: `"litert"` (default: the LiteRT interpreter, batched)
+            or `"micro"` (the TFLite Micro interpreter of the `tflite-micro`
+            package, sample by sample with each stage's measured arena: what
+            firmware runs).
+        xnnpack: Boolean, for `"litert"`: `True` (default) lets LiteRT use
+            its XNNPACK kernels; `False` its builtin ones, whose int8 outputs
+            are nearly TFLite Micro's (see `make_interpreter`).
+
+    Attributes:
+        manifest: The export's `Manifest`.
+        rule: The `ExitRule`; `thresholds` its thresholds.
+        exit_costs: The model's `ExitCosts`.
+    """
+
+    def __init__(self, directory, num_threads=None, interpreter="litert",
+                 xnnpack=True):
+        if interpreter not in INTERPRETERS:
+            raise invalid_value("interpreter", " or ".join(
+                repr(i) for i in INTERPRETERS), interpreter)
+        if num_threads is not None:
+            check_int("num_threads", num_threads, min_value=1)
+        check_bool("xnnpack", xnnpack)
+        self.directory = os.fspath(directory) if isinstance(
+            directory, (str, os.PathLike)) else directory
+        self.manifest = Manifest.read(self.directory)
+        self.interpreter = interpreter
+        self.rule = rules_module.get(self.manifest.rule)
+        self.thresholds = np.asarray(self.manifest.thresholds, "float64")
+        self.exit_costs = ExitCosts.from_dict(self.manifest.exit_costs)
+        if interpreter == "micro":
+            from keras_nachos.deploy.micro import MicroStage
+
+            self.stages = [
+                MicroStage(os.path.join(self.directory, s.file), s)
+                for s in self.manifest.stages
+            ]
+        else:
+            self.stages = [
+                _Stage(os.path.join(self.directory, s.file), s, num_threads,
+                       xnnpack)
+                for s in self.manifest.stages
+            ]
+        # Per hand-over between stages: whether the features go as they are.
+        self.unchanged_hand_overs = [
+            hands_over_unchanged(a.spec.features, b.spec.input)
+            for a, b in zip(self.stages, self.stages[1:])
+        ]
+
+    @property
+    def num_exits(self):
+        return len(self.stages)
+
+    @property
+    def num_classes(self):
+        return self.manifest.num_classes
+
+    @property
+    def input_shape(self):
+        return tuple(None if d < 0 else d for d in self.manifest.input.shape)
+
+    def _to_input(self, x):
+        spec = self.manifest.input
+        if spec.quantized:
+            return quantize(x, spec)
+        return np.asarray(x, spec.dtype)
+
+    def _hand_over(self, features, i):
+        """Stage `i`'s features as stage `i + 1`'s input."""
+        if self.unchanged_hand_overs[i]:
+            return features
+        out_spec = self.stages[i].spec.features
+        in_spec = self.stages[i + 1].spec.input
+        values = dequantize(features, out_spec)
+        return quantize(values, in_spec) if in_spec.quantized else values
+
+    def run_stages(self, x, batch_size=256):
+        """Every exit's (dequantised) output on every sample, in exit order.
+
+        What `EarlyExitModel.predict_exits` gives for the Keras model.
+
+        Args:
+            x: Array of inputs.
+            batch_size: Integer, samples per interpreter call.
+        """
+        check_int("batch_size", batch_size, min_value=1)
+        x = np.asarray(x)
+        check_inputs(x, (None,) + self.input_shape[1:])
+        chunks = []
+        for start in range(0, len(x), batch_size):
+            outputs, features = [], self._to_input(x[start:start + batch_size])
+            for i, stage in enumerate(self.stages):
+                exit_output, next_features = stage(features)
+                outputs.append(dequantize(exit_output, stage.spec.exit))
+                if next_features is not None:
+                    features = self._hand_over(next_features, i)
+            chunks.append(outputs)
+        return [np.concatenate([c[i] for c in chunks]) for i in range(self.num_exits)]
+
+    def predict_early_exit(self, x, batch_size=1, thresholds=None):
+        """Predicts with the real early exit: left samples stop computing.
+
+        Args:
+            x: Array of inputs of the model's input shape.
+            batch_size: Integer. `1` (default) runs sample by sample; a larger
+                batch resizes each interpreter's input and forwards only the
+                samples that have not left.
+            thresholds: Optional thresholds replacing the manifest's.
+
+        Returns:
+            An `EarlyExitResult`.
+        """
+        check_int("batch_size", batch_size, min_value=1)
+        x = np.asarray(x)
+        check_inputs(x, (None,) + self.input_shape[1:])
+        if thresholds is None:
+            thresholds = self.thresholds
+        thresholds = self.rule.validate_thresholds(
+            thresholds, self.num_exits - 1, self.num_classes
+        )
+        k, last = self.num_classes, self.num_exits - 1
+        n = len(x)
+        exit_index = np.full(n, last, dtype="int32")
+        probabilities = np.zeros((n, k), dtype="float32")
+        if batch_size == 1 and self.interpreter == "litert" and all(
+            self.unchanged_hand_overs
+        ):
+            self._one_by_one(x, thresholds, exit_index, probabilities)
+            batch_size = max(n, 1)  # Done: the loop below has nothing to do.
+            x = x[:0]
+        for start in range(0, len(x), batch_size):
+            pending = np.arange(start, min(n, start + batch_size))
+            features = self._to_input(x[pending])
+            carry = self.rule.initial_carry(len(pending))
+            for i, stage in enumerate(self.stages):
+                exit_output, next_features = stage(features)
+                output = dequantize(exit_output, stage.spec.exit)
+                if i == last:
+                    probabilities[pending] = output[:, :k]
+                    break
+                fires, carry = self.rule.decide(output, thresholds[i], k, carry)
+                leaving = pending[fires]
+                exit_index[leaving] = i
+                probabilities[leaving] = output[fires, :k]
+                keep = ~fires
+                if not keep.any():
+                    break
+                pending = pending[keep]
+                if carry is not None:
+                    carry = carry[keep]
+                features = self._hand_over(next_features[keep], i)
+        costs = np.asarray(self.exit_costs.cumulative, "int64")
+        return EarlyExitResult(
+            predictions=probabilities.argmax(axis=1).astype("int32"),
+            exit_indices=exit_index,
+            macs=costs[exit_index],
+            probabilities=probabilities,
+            exit_names=list(self.manifest.exit_names),
+            exit_macs=list(self.exit_costs.cumulative),
+            backbone_macs=self.exit_costs.backbone,
+        )
+
+
+    def _one_by_one(self, x, thresholds, exit_index, probabilities):
+        """Batch 1 on LiteRT: each sample through the stages it needs, on the
+        interpreters' own tensors (what an app's inner loop does).
+
+        The decision is `ExitRule.fires`' (step, exit score, mapped
+        threshold), called on a view of the exit's output: nothing is copied
+        but the input, the features handed over and the output of the exit
+        taken. A view is dropped before its interpreter runs again.
+        """
+        k, last = self.num_classes, self.num_exits - 1
+        singles = [stage.single_sample() for stage in self.stages]
+        specs = [stage.spec.exit for stage in self.stages]
+        quantized = [spec.quantized for spec in specs]
+        inputs = self._to_input(x)
+        fires = self.rule.fires
+        stateless = self.rule.initial_carry(1) is None
+        initial_carry = self.rule.initial_carry
+        score_thresholds = [float(u) for u in self.rule.score_threshold(thresholds)]
+        first_input = singles[0][1]
+        output = None
+        for n in range(len(inputs)):
+            output = None
+            first_input()[0] = inputs[n]
+            carry = None if stateless else initial_carry(1)
+            for i in range(last + 1):
+                invoke, _, exit_view, features = singles[i]
+                output = None  # No view of a tensor while a model runs.
+                invoke()
+                output = exit_view()
+                if quantized[i]:
+                    output = dequantize(output, specs[i])
+                if i == last:
+                    probabilities[n] = output[0, :k]
+                    break
+                leaves, carry = fires(output, score_thresholds[i], k, carry)
+                if leaves[0]:
+                    exit_index[n] = i
+                    probabilities[n] = output[0, :k]
+                    break
+                singles[i + 1][1]()[...] = features()
+
+
+def load(directory, num_threads=None, interpreter="litert", xnnpack=True):
+    """Opens an exported early-exit network (see `EarlyExitRuntime`)."""
+    return EarlyExitRuntime(
+        directory, num_threads=num_threads, interpreter=interpreter,
+        xnnpack=xnnpack,
+    )
+
+

@@ -1,0 +1,122 @@
+"""Tests of `keras_nachos.deploy.runtime`: the exported early exit."""
+
+import numpy as np
+import pytest
+
+from keras_nachos import EarlyExitModel
+from keras_nachos import deploy
+from keras_nachos import rules
+from keras_nachos.calibration import exit_scores
+from tests.testing_utils import small_cnn
+from tests.testing_utils import toy_data
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y = toy_data(256, seed=1)
+    models = {}
+    for name, kwargs in {
+        "sdn": {"head": "sdn"},
+        "confidence": {"head": "global_pool", "confidence": True},
+        "class_means": {"head": "class_means"},
+    }.items():
+        model = EarlyExitModel.from_backbone(small_cnn(seed=2), ["p1", "p2"], 4, **kwargs)
+        if name == "class_means":
+            model.compile("adam")
+            model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+            model.fit_class_means(x, y)
+        else:
+            model.compile("adam", metrics=["accuracy"])
+            model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+        models[name] = model
+    return models, x, y
+
+
+def midpoints(scores, quantile):
+    """A threshold halfway between two neighbouring scores (no sample sits on
+    it, so float rounding cannot flip a decision)."""
+    s = np.sort(np.unique(scores))
+    i = int(quantile * (len(s) - 1))
+    return float((s[i] + s[min(i + 1, len(s) - 1)]) / 2)
+
+
+RULES = [
+    ("sdn", "max_probability"),
+    ("sdn", "entropy"),
+    ("sdn", "score_margin"),
+    ("confidence", "cascade_confidence"),
+    ("class_means", "class_means"),
+]
+
+
+def thresholds_between_samples(model, outputs, rule):
+    """Thresholds that send some samples out at each early exit, each halfway
+    between two samples' exit scores."""
+    rule = rules.get(rule)
+    S = exit_scores(outputs, rule, model.num_classes)
+    u = [midpoints(S[:, i], q) for i, q in enumerate((0.6, 0.4))]
+    return rule.rule_threshold(u).tolist()
+
+
+@pytest.mark.parametrize("model_name, rule", RULES)
+def test_float_export_takes_the_keras_exits(trained, tmp_path, model_name, rule):
+    models, x, y = trained
+    model = models[model_name]
+    outputs = model.predict_exits(x)
+    thresholds = thresholds_between_samples(model, outputs, rule)
+    model.export_early_exit(tmp_path, thresholds, rule=rule)
+    runtime = deploy.load(tmp_path)
+    expected = model.predict_early_exit(x, thresholds, rule=rule)
+    for batch_size in (1, 7, 64):
+        result = runtime.predict_early_exit(x, batch_size=batch_size)
+        np.testing.assert_array_equal(result.exit_indices, expected.exit_indices)
+        np.testing.assert_array_equal(result.predictions, expected.predictions)
+        np.testing.assert_array_equal(result.macs, expected.macs)
+        np.testing.assert_allclose(result.probabilities, expected.probabilities,
+                                   atol=1e-5)
+    assert 0 < np.mean(expected.exit_indices == 2) < 1  # both kinds occur
+    for ours, keras_output in zip(runtime.run_stages(x), outputs):
+        np.testing.assert_allclose(ours, keras_output, atol=1e-5)
+
+
+def test_int8_export_runs_close_to_float(trained, tmp_path):
+    models, x, y = trained
+    model = models["sdn"]
+    thresholds = [0.8, 0.8]
+    manifest = model.export_early_exit(tmp_path, thresholds, quantize="int8",
+                                       representative_data=x[:128])
+    assert manifest.quantize == "int8"
+    for stage in manifest.stages:
+        assert stage.input.dtype == "int8" and stage.exit.dtype == "int8"
+    runtime = deploy.load(tmp_path)
+    result = runtime.predict_early_exit(x, batch_size=16)
+    expected = model.predict_early_exit(x, thresholds)
+    assert abs(result.accuracy(y) - expected.accuracy(y)) <= 0.05
+    assert np.mean(result.exit_indices == expected.exit_indices) >= 0.9
+    outputs = runtime.run_stages(x)
+    for ours, keras_output in zip(outputs, model.predict_exits(x)):
+        assert np.abs(ours - keras_output).max() < 0.1
+
+
+def test_int8_features_go_from_stage_to_stage_without_requantising(trained, tmp_path):
+    models, x, _ = trained
+    models["sdn"].export_early_exit(tmp_path, [0.8, 0.8], quantize="int8",
+                                    representative_data=x[:64])
+    runtime = deploy.load(tmp_path)
+    assert runtime.unchanged_hand_overs == [True, True]
+
+
+def test_requantising_maps_between_scales():
+    from keras_nachos.deploy.manifest import TensorSpec
+    from keras_nachos.deploy.runtime import dequantize
+    from keras_nachos.deploy.runtime import hands_over_unchanged
+    from keras_nachos.deploy.runtime import quantize
+
+    a = TensorSpec("features", [-1, 4], "int8", scale=0.1, zero_point=-10)
+    ulp = TensorSpec("features_in", [-1, 4], "int8", scale=0.1 * (1 + 1e-7),
+                     zero_point=-10)
+    other = TensorSpec("features_in", [-1, 4], "int8", scale=0.2, zero_point=0)
+    assert hands_over_unchanged(a, ulp) and not hands_over_unchanged(a, other)
+    q = np.array([-128, -10, 0, 126], "int8")
+    assert dequantize(q, a).tolist() == pytest.approx([-11.8, 0.0, 1.0, 13.6])
+    assert quantize(dequantize(q, a), other).tolist() == [-59, 0, 5, 68]
