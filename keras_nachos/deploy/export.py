@@ -181,6 +181,24 @@ def stage_spec(index, name, flatbuffer):
     )
 
 
+def write_manifest(directory, model, stages, serialized_rule, thresholds,
+                   quantize, training=None):
+    """Writes and returns the `Manifest` of `model` exported as `stages`."""
+    manifest = Manifest(
+        stages=stages,
+        rule=serialized_rule,
+        thresholds=[float(t) for t in thresholds],
+        num_classes=model.num_classes,
+        exit_names=list(model.exit_names),
+        exit_costs=model.exit_costs.to_dict(),
+        quantize=quantize,
+        version=__version__,
+        training=training,
+    )
+    manifest.write(directory)
+    return manifest
+
+
 def export_early_exit(
     model,
     directory,
@@ -252,17 +270,9 @@ def export_early_exit(
         stages.append(stage_spec(i, name, flatbuffer))
         if samples is not None and i < len(stage_models) - 1:
             inputs = np.asarray(stage_model.predict(inputs, verbose=0)["features"])
-    manifest = Manifest(
-        stages=stages,
-        rule=serialized_rule,
-        thresholds=[float(t) for t in thresholds],
-        num_classes=model.num_classes,
-        exit_names=list(model.exit_names),
-        exit_costs=model.exit_costs.to_dict(),
-        quantize=quantize,
-        version=__version__,
+    manifest = write_manifest(
+        directory, model, stages, serialized_rule, thresholds, quantize
     )
-    manifest.write(directory)
     if micro:
         manifest = prepare_for_micro(directory)
     return manifest

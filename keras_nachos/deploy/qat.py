@@ -33,10 +33,9 @@ from keras_nachos.data_utils import check_inputs
 from keras_nachos.deploy.export import check_directory
 from keras_nachos.deploy.export import checked_rule
 from keras_nachos.deploy.export import stage_spec
-from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.deploy.export import write_manifest
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
-from keras_nachos.version import __version__
 
 REQUIREMENTS = ("tensorflow_model_optimization", "tf_keras")
 WORKER = "keras_nachos.deploy._qat_worker"
@@ -284,15 +283,8 @@ def export_quantization_aware(
             stages.append(stage_spec(i, stage["file"], flatbuffer))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    manifest = Manifest(
-        stages=stages,
-        rule=serialized_rule,
-        thresholds=[float(t) for t in thresholds],
-        num_classes=model.num_classes,
-        exit_names=list(model.exit_names),
-        exit_costs=model.exit_costs.to_dict(),
-        quantize="int8",
-        version=__version__,
+    return write_manifest(
+        directory, model, stages, serialized_rule, thresholds, "int8",
         training={
             "method": "quantization_aware",
             "qat_epochs": int(epochs),
@@ -306,8 +298,6 @@ def export_quantization_aware(
             "final_loss": report["history"]["loss"][-1],
         },
     )
-    manifest.write(directory)
-    return manifest
 
 
 def rebuild_differences(models, x):

@@ -247,9 +247,26 @@ class EarlyExitRuntime:
             self.unchanged_hand_overs
         ):
             self._one_by_one(x, thresholds, exit_index, probabilities)
-            batch_size = max(n, 1)  # Done: the loop below has nothing to do.
-            x = x[:0]
-        for start in range(0, len(x), batch_size):
+        else:
+            self._in_batches(x, batch_size, thresholds, exit_index, probabilities)
+        costs = np.asarray(self.exit_costs.cumulative, "int64")
+        return EarlyExitResult(
+            predictions=probabilities.argmax(axis=1).astype("int32"),
+            exit_indices=exit_index,
+            macs=costs[exit_index],
+            probabilities=probabilities,
+            exit_names=list(self.manifest.exit_names),
+            exit_macs=list(self.exit_costs.cumulative),
+            backbone_macs=self.exit_costs.backbone,
+        )
+
+
+    def _in_batches(self, x, batch_size, thresholds, exit_index, probabilities):
+        """Each batch through stage 1; only the samples that did not leave go
+        on to the next stage (the interpreters resized to them)."""
+        k, last = self.num_classes, self.num_exits - 1
+        n = len(x)
+        for start in range(0, n, batch_size):
             pending = np.arange(start, min(n, start + batch_size))
             features = self._to_input(x[pending])
             carry = self.rule.initial_carry(len(pending))
@@ -270,17 +287,6 @@ class EarlyExitRuntime:
                 if carry is not None:
                     carry = carry[keep]
                 features = self._hand_over(next_features[keep], i)
-        costs = np.asarray(self.exit_costs.cumulative, "int64")
-        return EarlyExitResult(
-            predictions=probabilities.argmax(axis=1).astype("int32"),
-            exit_indices=exit_index,
-            macs=costs[exit_index],
-            probabilities=probabilities,
-            exit_names=list(self.manifest.exit_names),
-            exit_macs=list(self.exit_costs.cumulative),
-            backbone_macs=self.exit_costs.backbone,
-        )
-
 
     def _one_by_one(self, x, thresholds, exit_index, probabilities):
         """Batch 1 on LiteRT: each sample through the stages it needs, on the
