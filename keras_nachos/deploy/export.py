@@ -16,6 +16,13 @@ produce on that data. A stage's int8 features and the next stage's int8
 input usually get the same scale and zero point (they are calibrated on the
 same values); the manifest records both and the runtime requantises only
 where they differ.
+
+A float export with a rule that decides inside the graph (`runs_in_graph`:
+max probability, score margin, class means) also gets `early_exit.tflite`,
+the whole early exit in one file for one sample: the stages chained by
+LiteRT `IF` ops on the rule's score, the thresholds an input. An app then
+calls `invoke` once per sample and only the stages the sample needs run, with
+no host code between them (the runtime's batch-1 path uses it).
 """
 
 import contextlib
@@ -34,6 +41,7 @@ from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_inputs
 from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.deploy.manifest import SingleFileSpec
 from keras_nachos.deploy.micro import captured_stderr
 from keras_nachos.deploy.micro import prepare_for_micro
 from keras_nachos.deploy.manifest import StageSpec
@@ -42,6 +50,7 @@ from keras_nachos.errors import invalid_value
 from keras_nachos.version import __version__
 
 QUANTIZE_MODES = (None, "int8")
+SINGLE_FILE = "early_exit.tflite"
 
 
 def stage_export_models(model):
@@ -92,6 +101,11 @@ def convert_stage(stage_model, quantize=None, representative=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    return _convert(converter)
+
+
+def _convert(converter):
+    """`converter.convert()`, its logs shown only when it fails."""
     # The converter prints where it saved its temporary SavedModel, its C++
     # code logs the quantiser's settings, and it warns that the int8 input
     # has no statistics (it needs none: the representative data give them).
@@ -107,6 +121,89 @@ def convert_stage(stage_model, quantize=None, representative=None):
             log.seek(0)
             sys.stderr.write(log.read()[-4000:])
             raise
+
+
+def single_file_function(stage_models, rule, num_classes):
+    """A `tf.function` of the whole early exit on one sample.
+
+    It takes `image` (one sample, batch 1) and `score_thresholds` (float32,
+    one per early exit: the rule's `score_threshold` rounded up to float32,
+    see `float32_score_thresholds`) and returns `exit_output` (the class
+    probabilities of the exit taken) and `exit_index` (its index, int32).
+    Stage `i + 1` runs only in the branch of a `tf.cond` on
+    `rule.exit_score(rule.tf_score(...)) >= score_thresholds[i]`.
+    """
+    last = len(stage_models) - 1
+
+    def run_from(i, inputs, score_thresholds):
+        outputs = stage_models[i](inputs)
+        probabilities = outputs["exit"][:, :num_classes]
+        if i == last:
+            return probabilities, tf.constant([i], tf.int32)
+        score = rule.exit_score(rule.tf_score(probabilities))[0]
+        return tf.cond(
+            score >= score_thresholds[i],
+            lambda: (probabilities, tf.constant([i], tf.int32)),
+            lambda: run_from(i + 1, outputs["features"], score_thresholds),
+        )
+
+    spec = stage_models[0].inputs[0]
+    signature = [
+        tf.TensorSpec((1,) + tuple(spec.shape[1:]), spec.dtype, name="image"),
+        tf.TensorSpec((last,), tf.float32, name="score_thresholds"),
+    ]
+
+    @tf.function(input_signature=signature)
+    def early_exit(image, score_thresholds):
+        probabilities, index = run_from(0, image, score_thresholds)
+        return {"exit_output": probabilities, "exit_index": index}
+
+    return early_exit
+
+
+def float32_score_thresholds(rule, thresholds):
+    """The rule's score thresholds `u` as float32 values `v` such that a
+    float32 score `s` has `s >= v` iff `s >= u` (the smallest float32 not
+    below `u`): the single file decides exactly as float64 comparisons do."""
+    u = np.asarray(rule.score_threshold(thresholds), "float64")
+    v = u.astype("float32")
+    below = v.astype("float64") < u
+    v[below] = np.nextafter(v[below], np.float32(np.inf))
+    return v
+
+
+def convert_single_file(stage_models, rule, num_classes):
+    """Converts the one-file early exit (`single_file_function`) to bytes.
+
+    The stages are tracked by a `keras.export.ExportArchive` (their weights
+    travel in its SavedModel) and the SavedModel is converted with
+    `TFLiteConverter.from_saved_model`.
+    """
+    archive = keras.export.ExportArchive()
+    for stage_model in stage_models:
+        archive.track(stage_model)
+    archive.add_endpoint(
+        "serving_default", single_file_function(stage_models, rule, num_classes)
+    )
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile(
+        "w+"
+    ) as log:
+        with contextlib.redirect_stdout(io.StringIO()), captured_stderr(log):
+            archive.write_out(folder, verbose=False)
+        return _convert(tf.lite.TFLiteConverter.from_saved_model(folder))
+
+
+def single_file_spec(flatbuffer):
+    """The `SingleFileSpec` of a converted one-file early exit."""
+    input_specs, output_specs = tensor_specs(flatbuffer)
+    return SingleFileSpec(
+        file=SINGLE_FILE,
+        image=input_specs["image"],
+        score_thresholds=input_specs["score_thresholds"],
+        exit_output=output_specs["exit_output"],
+        exit_index=output_specs["exit_index"],
+        bytes=len(flatbuffer),
+    )
 
 
 def tensor_specs(flatbuffer):
@@ -181,8 +278,27 @@ def stage_spec(index, name, flatbuffer):
     )
 
 
+def _check_single_file(single_file, rule, quantize):
+    """The `single_file` argument resolved to a boolean (checked)."""
+    possible = quantize is None and rule.runs_in_graph
+    if single_file is None:
+        return possible
+    check_bool("single_file", single_file)
+    if single_file and not possible:
+        why = (
+            f'quantize="{quantize}" (the one-file early exit is float32)'
+            if quantize is not None
+            else f"the {rule.name} rule, which does not decide inside the "
+            "graph (its `runs_in_graph` is False)"
+        )
+        raise invalid_value(
+            "single_file", f"False or None with {why}", single_file
+        )
+    return single_file
+
+
 def write_manifest(directory, model, stages, serialized_rule, thresholds,
-                   quantize, training=None):
+                   quantize, training=None, single_file=None):
     """Writes and returns the `Manifest` of `model` exported as `stages`."""
     manifest = Manifest(
         stages=stages,
@@ -194,6 +310,7 @@ def write_manifest(directory, model, stages, serialized_rule, thresholds,
         quantize=quantize,
         version=__version__,
         training=training,
+        single_file=single_file,
     )
     manifest.write(directory)
     return manifest
@@ -208,6 +325,7 @@ def export_early_exit(
     representative_data=None,
     max_representative=500,
     micro=False,
+    single_file=None,
 ):
     """Writes one `.tflite` per stage and a `manifest.json` to `directory`.
 
@@ -228,6 +346,12 @@ def export_early_exit(
             stage's TFLite Micro tensor arena is measured into the manifest
             and each stage is also written as a C array header
             (`stage_<n>.h`) for firmware.
+        single_file: Boolean or `None`. If `True`, also writes
+            `early_exit.tflite`: the whole early exit as one file for one
+            sample, the stages chained by in-graph conditionals on the
+            rule's score (for float exports with a rule that `runs_in_graph`:
+            max probability, score margin, class means). The default `None`
+            writes it whenever it can.
 
     Returns:
         The `Manifest` written.
@@ -237,6 +361,7 @@ def export_early_exit(
         raise invalid_value("quantize", 'None or "int8"', quantize)
     check_int("max_representative", max_representative, min_value=1)
     check_bool("micro", micro)
+    single_file = _check_single_file(single_file, rule, quantize)
     if micro:
         from keras_nachos.deploy.micro import micro_interpreter_class
 
@@ -270,8 +395,18 @@ def export_early_exit(
         stages.append(stage_spec(i, name, flatbuffer))
         if samples is not None and i < len(stage_models) - 1:
             inputs = np.asarray(stage_model.predict(inputs, verbose=0)["features"])
+    one_file = None
+    single_path = os.path.join(directory, SINGLE_FILE)
+    if single_file:
+        flatbuffer = convert_single_file(stage_models, rule, model.num_classes)
+        with open(single_path, "wb") as f:
+            f.write(flatbuffer)
+        one_file = single_file_spec(flatbuffer)
+    elif os.path.exists(single_path):
+        os.remove(single_path)  # Never leave one of an earlier export.
     manifest = write_manifest(
-        directory, model, stages, serialized_rule, thresholds, quantize
+        directory, model, stages, serialized_rule, thresholds, quantize,
+        single_file=one_file,
     )
     if micro:
         manifest = prepare_for_micro(directory)

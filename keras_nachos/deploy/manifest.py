@@ -97,6 +97,43 @@ class StageSpec:
 
 
 @dataclasses.dataclass
+class SingleFileSpec:
+    """The one-file early exit (`early_exit.tflite`), for one sample.
+
+    Attributes:
+        file: Its file, relative to the export folder.
+        image: `TensorSpec` of the input sample (batch 1).
+        score_thresholds: `TensorSpec` of the float32 score thresholds, one
+            per early exit (`float32_score_thresholds` of the rule's).
+        exit_output: `TensorSpec` of the taken exit's class probabilities.
+        exit_index: `TensorSpec` of the taken exit's index (int32).
+        bytes: Integer, the file's size.
+    """
+
+    file: str
+    image: TensorSpec
+    score_thresholds: TensorSpec
+    exit_output: TensorSpec
+    exit_index: TensorSpec
+    bytes: int = 0
+
+    TENSORS = ("image", "score_thresholds", "exit_output", "exit_index")
+
+    def to_json(self):
+        config = {"file": self.file, "bytes": self.bytes}
+        for key in self.TENSORS:
+            config[key] = getattr(self, key).to_json()
+        return config
+
+    @classmethod
+    def from_json(cls, config):
+        config = dict(config)
+        for key in cls.TENSORS:
+            config[key] = TensorSpec.from_json(config[key])
+        return cls(**config)
+
+
+@dataclasses.dataclass
 class Manifest:
     """Everything a runtime needs to run an exported early exit.
 
@@ -114,6 +151,8 @@ class Manifest:
         training: `None`, or a dict of how the exported weights were
             fine-tuned for the export (quantisation-aware training:
             `{"qat_epochs": ..., "sparsity": ..., ...}`).
+        single_file: `SingleFileSpec` of `early_exit.tflite`, or `None`
+            when the export has none.
     """
 
     stages: list
@@ -126,6 +165,7 @@ class Manifest:
     version: str = None
     format: str = FORMAT
     training: dict = None
+    single_file: SingleFileSpec = None
 
     @property
     def input(self):
@@ -162,6 +202,8 @@ class Manifest:
         }
         if self.training is not None:
             config["training"] = self.training
+        if self.single_file is not None:
+            config["single_file"] = self.single_file.to_json()
         return config
 
     def write(self, directory):
@@ -209,6 +251,8 @@ class Manifest:
                 quantize=config.get("quantize"),
                 version=config.get("version"),
                 training=config.get("training"),
+                single_file=None if config.get("single_file") is None
+                else SingleFileSpec.from_json(config["single_file"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ManifestError(
@@ -222,11 +266,14 @@ class Manifest:
                 f"{len(manifest.exit_names)} exits and "
                 f"{len(manifest.thresholds)} thresholds: export the model again."
             )
-        for stage in manifest.stages:
-            file = os.path.join(directory, stage.file)
+        files = [stage.file for stage in manifest.stages]
+        if manifest.single_file is not None:
+            files.append(manifest.single_file.file)
+        for name in files:
+            file = os.path.join(directory, name)
             if not os.path.exists(file):
                 raise ManifestError(
-                    f"The stage file {file} named by {path} is missing: copy the "
+                    f"The file {file} named by {path} is missing: copy the "
                     "whole export folder, or export the model again."
                 )
         return manifest

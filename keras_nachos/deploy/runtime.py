@@ -114,6 +114,29 @@ class _Stage:
         return self._single[:4]
 
 
+class _SingleFile:
+    """The one-file early exit (`early_exit.tflite`) on one interpreter,
+    its tensors read and written in place."""
+
+    def __init__(self, path, spec, num_threads=None, xnnpack=True):
+        interpreter = make_interpreter(
+            model_path=path, num_threads=num_threads, xnnpack=xnnpack
+        )
+        interpreter.allocate_tensors()
+        inputs = interpreter.get_input_details()
+        outputs = interpreter.get_output_details()
+        self.invoke = interpreter.invoke
+        self.image = interpreter.tensor(inputs[spec.image.position]["index"])
+        self.score_thresholds = interpreter.tensor(
+            inputs[spec.score_thresholds.position]["index"])
+        interpreter.invoke()  # Output buffers exist once the model has run.
+        self.exit_output = interpreter.tensor(
+            outputs[spec.exit_output.position]["index"])
+        self.exit_index = interpreter.tensor(
+            outputs[spec.exit_index.position]["index"])
+        self._interpreter = interpreter
+
+
 class EarlyExitRuntime:
     """The stages of an export, run with the exit rule between them.
 
@@ -127,6 +150,10 @@ class EarlyExitRuntime:
         xnnpack: Boolean, for `"litert"`: `True` (default) lets LiteRT use
             its XNNPACK kernels; `False` its builtin ones, whose int8 outputs
             are nearly TFLite Micro's (see `make_interpreter`).
+        single_file: Boolean. If `True` (default) and the export has the
+            one-file early exit (`early_exit.tflite`), batch 1 on LiteRT runs
+            it: one `invoke` per sample, the stages chained inside the graph.
+            `False` runs the stage files with the rule on the host.
 
     Attributes:
         manifest: The export's `Manifest`.
@@ -135,13 +162,14 @@ class EarlyExitRuntime:
     """
 
     def __init__(self, directory, num_threads=None, interpreter="litert",
-                 xnnpack=True):
+                 xnnpack=True, single_file=True):
         if interpreter not in INTERPRETERS:
             raise invalid_value("interpreter", " or ".join(
                 repr(i) for i in INTERPRETERS), interpreter)
         if num_threads is not None:
             check_int("num_threads", num_threads, min_value=1)
         check_bool("xnnpack", xnnpack)
+        check_bool("single_file", single_file)
         self.directory = os.fspath(directory) if isinstance(
             directory, (str, os.PathLike)) else directory
         self.manifest = Manifest.read(self.directory)
@@ -149,6 +177,13 @@ class EarlyExitRuntime:
         self.rule = rules_module.get(self.manifest.rule)
         self.thresholds = np.asarray(self.manifest.thresholds, "float64")
         self.exit_costs = ExitCosts.from_dict(self.manifest.exit_costs)
+        self._single_file = None
+        self._open_single_file = None
+        spec = self.manifest.single_file
+        if single_file and spec is not None and interpreter == "litert":
+            path = os.path.join(self.directory, spec.file)
+            self._open_single_file = lambda: _SingleFile(
+                path, spec, num_threads, xnnpack)
         if interpreter == "micro":
             from keras_nachos.deploy.micro import MicroStage
 
@@ -243,7 +278,9 @@ class EarlyExitRuntime:
         n = len(x)
         exit_index = np.full(n, last, dtype="int32")
         probabilities = np.zeros((n, k), dtype="float32")
-        if batch_size == 1 and self.interpreter == "litert" and all(
+        if batch_size == 1 and self._open_single_file is not None:
+            self._in_one_file(x, thresholds, exit_index, probabilities)
+        elif batch_size == 1 and self.interpreter == "litert" and all(
             self.unchanged_hand_overs
         ):
             self._one_by_one(x, thresholds, exit_index, probabilities)
@@ -288,6 +325,29 @@ class EarlyExitRuntime:
                     carry = carry[keep]
                 features = self._hand_over(next_features[keep], i)
 
+    @property
+    def uses_single_file(self):
+        """Whether batch 1 runs the one-file early exit."""
+        return self._open_single_file is not None
+
+    def _in_one_file(self, x, thresholds, exit_index, probabilities):
+        """Batch 1 on the one-file early exit: one `invoke` per sample."""
+        from keras_nachos.deploy.export import float32_score_thresholds
+
+        if self._single_file is None:
+            self._single_file = self._open_single_file()
+        single = self._single_file
+        single.score_thresholds()[...] = float32_score_thresholds(
+            self.rule, thresholds)
+        inputs = self._to_input(x)
+        image, invoke = single.image, single.invoke
+        exit_output, exit_taken = single.exit_output, single.exit_index
+        for n in range(len(inputs)):
+            image()[0] = inputs[n]
+            invoke()
+            probabilities[n] = exit_output()[0]
+            exit_index[n] = exit_taken()[0]
+
     def _one_by_one(self, x, thresholds, exit_index, probabilities):
         """Batch 1 on LiteRT: each sample through the stages it needs, on the
         interpreters' own tensors (what an app's inner loop does).
@@ -330,11 +390,12 @@ class EarlyExitRuntime:
                 singles[i + 1][1]()[...] = features()
 
 
-def load(directory, num_threads=None, interpreter="litert", xnnpack=True):
+def load(directory, num_threads=None, interpreter="litert", xnnpack=True,
+         single_file=True):
     """Opens an exported early-exit network (see `EarlyExitRuntime`)."""
     return EarlyExitRuntime(
         directory, num_threads=num_threads, interpreter=interpreter,
-        xnnpack=xnnpack,
+        xnnpack=xnnpack, single_file=single_file,
     )
 
 

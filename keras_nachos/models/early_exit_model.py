@@ -702,6 +702,7 @@ class EarlyExitModel(keras.Model):
         quantize=None,
         representative_data=None,
         micro=False,
+        single_file=None,
     ):
         """Writes the model as one LiteRT `.tflite` per stage + a manifest.
 
@@ -719,6 +720,10 @@ class EarlyExitModel(keras.Model):
                 (required with `quantize="int8"`).
             micro: Boolean; `True` also measures each stage's TFLite Micro
                 arena and writes C array headers (needs `tflite-micro`).
+            single_file: Boolean or `None` (default: whenever it can); also
+                writes `early_exit.tflite`, the whole early exit in one file
+                for one sample, the stages chained by in-graph conditionals
+                (float exports with a rule that `runs_in_graph`).
 
         Returns:
             The `keras_nachos.deploy.Manifest` written.
@@ -728,7 +733,7 @@ class EarlyExitModel(keras.Model):
         return export_early_exit(
             self, directory, thresholds=thresholds, rule=rule,
             quantize=quantize, representative_data=representative_data,
-            micro=micro,
+            micro=micro, single_file=single_file,
         )
 
     # ------------------------------------------------------------------

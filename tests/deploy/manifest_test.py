@@ -48,12 +48,25 @@ def test_manifest_round_trip_and_contents(exported):
     assert config["stages"][-1]["features"] is None
     assert config["flash_bytes"] == sum(
         os.path.getsize(os.path.join(directory, s["file"])) for s in config["stages"])
+    single = config["single_file"]
+    assert single["file"] == "early_exit.tflite"
+    assert single["image"]["shape"] == [1, 16, 16, 1]
+    assert single["score_thresholds"]["shape"] == [2]
+    assert single["exit_output"]["shape"] == [1, 4]
+    assert single["bytes"] == os.path.getsize(os.path.join(directory, single["file"]))
 
 
 def test_missing_stage_file_is_named(exported, tmp_path):
     target = _copy(exported[2], tmp_path)
     os.remove(target / "stage_2.tflite")
     with pytest.raises(ManifestError, match="stage_2.tflite.*is missing"):
+        deploy.load(target)
+
+
+def test_missing_single_file_is_named(exported, tmp_path):
+    target = _copy(exported[2], tmp_path)
+    os.remove(target / "early_exit.tflite")
+    with pytest.raises(ManifestError, match="early_exit.tflite.*is missing"):
         deploy.load(target)
 
 

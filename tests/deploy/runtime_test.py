@@ -7,6 +7,7 @@ from keras_nachos import EarlyExitModel
 from keras_nachos import deploy
 from keras_nachos import rules
 from keras_nachos.calibration import exit_scores
+from tensorflow.lite.python import schema_py_generated as schema
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 
@@ -66,9 +67,14 @@ def test_float_export_takes_the_keras_exits(trained, tmp_path, model_name, rule)
     thresholds = thresholds_between_samples(model, outputs, rule)
     model.export_early_exit(tmp_path, thresholds, rule=rule)
     runtime = deploy.load(tmp_path)
+    # The one-file early exit exists for the rules that decide in the graph;
+    # batch 1 runs it, or the stage files with the rule on the host.
+    assert runtime.uses_single_file == rules.get(rule).runs_in_graph
+    on_host = deploy.load(tmp_path, single_file=False)
+    assert not on_host.uses_single_file
     expected = model.predict_early_exit(x, thresholds, rule=rule)
-    for batch_size in (1, 7, 64):
-        result = runtime.predict_early_exit(x, batch_size=batch_size)
+    for batch_size, run in ((1, runtime), (1, on_host), (7, runtime), (64, runtime)):
+        result = run.predict_early_exit(x, batch_size=batch_size)
         np.testing.assert_array_equal(result.exit_indices, expected.exit_indices)
         np.testing.assert_array_equal(result.predictions, expected.predictions)
         np.testing.assert_array_equal(result.macs, expected.macs)
@@ -120,3 +126,102 @@ def test_requantising_maps_between_scales():
     q = np.array([-128, -10, 0, 126], "int8")
     assert dequantize(q, a).tolist() == pytest.approx([-11.8, 0.0, 1.0, 13.6])
     assert quantize(dequantize(q, a), other).tolist() == [-59, 0, 5, 68]
+
+
+def test_single_file_decides_on_ties_as_float64(trained, tmp_path):
+    # Thresholds exactly at samples' scores, and one float64 ulp above them:
+    # the single file's float32 comparison must agree with the Keras runner.
+    models, x, y = trained
+    model = models["sdn"]
+    rule = rules.get("max_probability")
+    S = exit_scores(model.predict_exits(x), rule, model.num_classes)
+    at = [float(np.sort(S[:, i])[len(S) // 2]) for i in range(2)]
+    above = [float(np.nextafter(t, 2.0)) for t in at]
+    model.export_early_exit(tmp_path, at)
+    runtime = deploy.load(tmp_path)
+    assert runtime.uses_single_file
+    for thresholds in (at, above):
+        expected = model.predict_early_exit(x, thresholds)
+        result = runtime.predict_early_exit(x, thresholds=thresholds)
+        np.testing.assert_array_equal(result.exit_indices, expected.exit_indices)
+    # At the score itself the sample leaves; one ulp above it, it goes on.
+    assert np.sum(runtime.predict_early_exit(x, thresholds=at).exit_indices == 0) > \
+        np.sum(runtime.predict_early_exit(x, thresholds=above).exit_indices == 0)
+
+
+def test_float32_score_thresholds_keep_every_comparison():
+    from keras_nachos.deploy.export import float32_score_thresholds
+
+    rng = np.random.default_rng(0)
+    scores = rng.random(2000).astype("float32")
+    u = np.concatenate([
+        scores.astype("float64"),
+        np.nextafter(scores.astype("float64"), 2.0),
+        np.nextafter(scores.astype("float64"), -1.0),
+        rng.random(2000),
+    ])
+    for rule in ("max_probability", "class_means"):  # >= and strict >
+        rule = rules.get(rule)
+        thresholds = rule.rule_threshold(u)
+        v = float32_score_thresholds(rule, thresholds)
+        assert v.dtype == np.float32
+        exact = scores[:, None].astype("float64") >= rule.score_threshold(thresholds)[None]
+        np.testing.assert_array_equal(scores[:, None] >= v[None], exact)
+
+
+def test_single_file_chains_the_stages_by_conditionals(trained, tmp_path):
+    models, x, y = trained
+    manifest = models["sdn"].export_early_exit(tmp_path, [0.5, 0.5])
+    spec = manifest.single_file
+    assert spec.file == "early_exit.tflite"
+    assert spec.image.shape[0] == 1 and spec.exit_index.dtype == "int32"
+    with open(tmp_path / spec.file, "rb") as f:
+        flatbuffer = f.read()
+    assert len(flatbuffer) == spec.bytes
+    # Over all subgraphs (a branch holds the next conditional): one IF per
+    # early exit, and every stage's convolutions exactly once.
+    model = schema.Model.GetRootAs(flatbuffer)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(),
+                 model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    ops = [codes[g.Operators(j).OpcodeIndex()]
+           for g in (model.Subgraphs(i) for i in range(model.SubgraphsLength()))
+           for j in range(g.OperatorsLength())]
+    assert ops.count(schema.BuiltinOperator.IF) == 2
+    with open(tmp_path / "stage_1.tflite", "rb") as f:
+        stage_files = [f.read()]
+    for n in (2, 3):
+        with open(tmp_path / f"stage_{n}.tflite", "rb") as f:
+            stage_files.append(f.read())
+    convs = sum(count_ops(b, schema.BuiltinOperator.CONV_2D) for b in stage_files)
+    assert ops.count(schema.BuiltinOperator.CONV_2D) == convs > 0
+
+
+def count_ops(flatbuffer, code):
+    model = schema.Model.GetRootAs(flatbuffer)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(),
+                 model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    return sum(codes[g.Operators(j).OpcodeIndex()] == code
+               for g in (model.Subgraphs(i) for i in range(model.SubgraphsLength()))
+               for j in range(g.OperatorsLength()))
+
+
+def test_single_file_argument_is_checked(trained, tmp_path):
+    models, x, y = trained
+    model = models["sdn"]
+    with pytest.raises(ValueError, match="single_file.*entropy rule.*Received: single_file=True"):
+        model.export_early_exit(tmp_path, [0.5, 0.5], rule="entropy", single_file=True)
+    with pytest.raises(ValueError, match='single_file.*quantize="int8"'):
+        model.export_early_exit(tmp_path, [0.5, 0.5], quantize="int8",
+                                representative_data=x[:8], single_file=True)
+    with pytest.raises(TypeError, match="single_file"):
+        model.export_early_exit(tmp_path, [0.5, 0.5], single_file="yes")
+    assert not (tmp_path / "manifest.json").exists()  # refused before work
+    # An export without it removes the file of an earlier one.
+    model.export_early_exit(tmp_path, [0.5, 0.5])
+    assert (tmp_path / "early_exit.tflite").exists()
+    manifest = model.export_early_exit(tmp_path, [0.5, 0.5], single_file=False)
+    assert manifest.single_file is None
+    assert not (tmp_path / "early_exit.tflite").exists()
+    assert not deploy.load(tmp_path).uses_single_file
