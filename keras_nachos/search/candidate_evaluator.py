@@ -268,6 +268,9 @@ class CandidateEvaluator:
             "final_accuracy": float(
                 np.mean(outputs[-1][:, :k].argmax(1) == y_val)
             ),
+            "exit_accuracies": [
+                float(np.mean(o[:, :k].argmax(1) == y_val)) for o in outputs
+            ],
             "rule": self.rule.name,
             "curve": curve,
         }

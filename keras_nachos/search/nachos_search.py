@@ -1,11 +1,14 @@
 """NachosSearch: the Keras Tuner front of the NACHOS architecture search."""
 
+import contextlib
 import json
 import os
+import threading
 import time
 
 import keras
 import keras_tuner as kt
+from keras_tuner.engine import trial as trial_module
 
 from keras_nachos.constraints import check_constraints
 from keras_nachos.constraints import check_device_budget
@@ -18,9 +21,30 @@ from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
 from keras_nachos.search.state_files import read_json
 from keras_nachos.search.state_files import write_json_atomically
+from keras_nachos.search.trial_metrics import flatten_details
+
+TrialStatus = trial_module.TrialStatus
 
 CANDIDATE_FILE = "candidate.json"
 MODEL_FILE = "eenn.keras"
+# The tuner's own state file, whatever `KERASTUNER_TUNER_ID` is: one name
+# for a single process and for a distributed chief, so a finished search
+# reopens with the default tuner id. Workers write none.
+TUNER_FILE = "tuner0.json"
+# A worker waiting at a generation barrier asks again after 0.05 s, then
+# twice as long each time, at most this long.
+MAX_IDLE_WAIT = 1.0
+
+
+def distributed_role():
+    """`"worker"`, `"chief"` or `None` (one process), from Keras Tuner's
+    environment variables (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
+    `KERASTUNER_ORACLE_PORT`)."""
+    from keras_tuner.src.distribute import utils as dist_utils
+
+    if not dist_utils.has_chief_oracle():
+        return None
+    return "chief" if dist_utils.is_chief_oracle() else "worker"
 
 
 class NachosSearch(kt.engine.base_tuner.BaseTuner):
@@ -64,8 +88,23 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             dropped before training, like those over `max_macs`.
         max_ram_bytes: Optional positive number: likewise for the largest
             stage's TFLite Micro arena (RAM).
+        trial_timeout: Optional positive number of seconds (distributed
+            search): a trial whose worker is silent that long is given to
+            another worker (see `NSGA2Oracle`). Workers say they are alive
+            every `trial_timeout / 4` seconds (at most every 10 s) while they
+            train.
         **kwargs: `BaseTuner` arguments: `directory`, `project_name`,
             `overwrite`, ...
+
+    Distributed search: run the same script (or `keras-nachos search`) in a
+    chief and in workers with Keras Tuner's environment variables
+    (`KERASTUNER_TUNER_ID=chief` or `tuner0`, `tuner1`, ...,
+    `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`). Workers never read the
+    oracle's state: each trial's results travel to the chief in its metrics,
+    so the chief's fronts are complete without a shared file system (only
+    the trained `eenn.keras` files stay on the worker that trained them:
+    `tuner_id` in a solution names it). Only the chief writes the search's
+    state; `overwrite=True` on a worker is refused.
     """
 
     def __init__(
@@ -80,6 +119,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         evaluator_options=None,
         max_flash_bytes=None,
         max_ram_bytes=None,
+        trial_timeout=None,
         **kwargs,
     ):
         if not isinstance(search_space, SearchSpace):
@@ -113,10 +153,23 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             static_costs=self._static_costs,
             preselect=preselect,
             seed=seed,
+            trial_timeout=trial_timeout,
         )
+        self.role = distributed_role()
+        if self.role == "worker" and kwargs.get("overwrite"):
+            raise invalid_value(
+                "overwrite",
+                "False on a distributed worker (only the chief may start "
+                "the search over: a worker would delete the project folder "
+                "the chief and the other workers use)",
+                kwargs.get("overwrite"),
+            )
+        self.trial_timeout = trial_timeout
         _keep_resumable(kwargs)
         super().__init__(oracle=oracle, hypermodel=SpaceHyperModel(search_space),
                          **kwargs)
+        if self.role == "worker":
+            self.oracle = PatientClient(self.oracle)
         self._search_start = None
         self._trials_done_at_start = 0
 
@@ -154,8 +207,115 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self.evaluation = CachedEvaluation(self.evaluator)
         self._verbose = verbose
         self._search_start = time.time()
-        self._trials_done_at_start = len(self._finished_trials())
-        super().search(verbose=0)
+        if self.role != "worker":
+            self.oracle.verbose = 0  # Keras Tuner's own display: ours instead.
+        if self.role != "worker":
+            self._trials_done_at_start = len(self._finished_trials())
+        if self.role == "chief":
+            self._serve()
+            return
+        self._run_trials()
+
+    def _run_trials(self):
+        """`BaseTuner.search`'s loop, in one process or on a worker, with a
+        backing-off wait at generation barriers (IDLE) and, on a worker, a
+        heartbeat while a trial trains."""
+        self.on_search_begin()
+        wait = 0.0
+        while True:
+            self.pre_create_trial()
+            trial = self.oracle.create_trial(self.tuner_id)
+            if trial.status == TrialStatus.STOPPED:
+                break
+            if trial.status == TrialStatus.IDLE:
+                wait = min(MAX_IDLE_WAIT, max(0.05, 2 * wait))
+                self._idle_seconds += wait
+                time.sleep(wait)
+                continue
+            wait = 0.0
+            self.on_trial_begin(trial)
+            with self._heartbeat(trial.trial_id):
+                self._try_run_and_update_trial(trial)
+            self.on_trial_end(trial)
+        self.on_search_end()
+
+    _idle_seconds = 0.0
+
+    @contextlib.contextmanager
+    def _heartbeat(self, trial_id):
+        """On a worker: asks the chief for its trial every few seconds (what
+        the chief's `trial_timeout` listens to) while the trial runs."""
+        if self.role != "worker":
+            yield
+            return
+        interval = 10.0 if self.trial_timeout is None else min(
+            10.0, max(0.2, self.trial_timeout / 4))
+        done = threading.Event()
+
+        def beat():
+            while not done.wait(interval):
+                try:
+                    self.oracle.get_trial(trial_id)
+                except Exception:  # The chief is away: the next beat retries.
+                    pass
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _serve(self):
+        """The chief: serves the oracle over gRPC until the search is done.
+
+        As Keras Tuner's `oracle_chief.start_server` (one server thread), but
+        it ends as soon as the search is finished, no trial is running and
+        every worker has been told to stop (or, for workers that went away,
+        5 s after the rest have), instead of polling every 20 s.
+        """
+        from concurrent import futures
+
+        import grpc
+        from keras_tuner.src import protos
+        from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+        self.save()
+        if getattr(self, "_verbose", 1):
+            self.oracle.trial_ended_callback = lambda trial: print(
+                self._progress_line(trial), flush=True)
+        address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
+                   f"{os.environ['KERASTUNER_ORACLE_PORT']}")
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        servicer = OracleServicer(self.oracle)
+        protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+        if server.add_insecure_port(address) == 0:
+            raise RuntimeError(
+                f"The chief cannot listen on {address} "
+                "(KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT): is the port "
+                "in use?"
+            )
+        server.start()
+        if getattr(self, "_verbose", 1):
+            print(f"Chief: serving the search on {address}", flush=True)
+        done_since = None
+        try:
+            while True:
+                time.sleep(0.2)
+                with _oracle_lock(self.oracle):
+                    done = (self.oracle.finished or self.oracle.remaining_trials() == 0) \
+                        and not self.oracle.ongoing_trials
+                    waiting = len(self.oracle.tuner_ids)
+                if not done:
+                    done_since = None
+                    continue
+                done_since = done_since or time.monotonic()
+                if waiting == 0 or time.monotonic() - done_since > 5.0:
+                    break
+        finally:
+            server.stop(grace=1.0)
+        self.save()
 
     def _precheck(self, values):
         if self.evaluator is None:
@@ -169,6 +329,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
 
     def run_trial(self, trial, *args, **kwargs):
         result = self.evaluation(trial.hyperparameters.values)
+        self._last_result = result
         if result.status == "failed":
             # Recorded as a failed trial; the search goes on.
             raise kt.errors.FailedTrialError(result.reason)
@@ -178,15 +339,25 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             self.evaluation.last_model.save(os.path.join(trial_dir, MODEL_FILE))
         with open(os.path.join(trial_dir, CANDIDATE_FILE), "w") as f:
             json.dump({"values": result.values, **result.metrics}, f)
+        # The details travel with the objectives (numbers only over gRPC).
         return {
             "accuracy": result.accuracy,
             "expected_macs": result.expected_macs,
+            **flatten_details(result.metrics),
         }
 
+    def _get_tuner_fname(self):
+        if distributed_role() == "worker":
+            # Never written: a worker has no state of its own to reload.
+            return os.path.join(str(self.project_dir), f".{self.tuner_id}.json")
+        return os.path.join(str(self.project_dir), TUNER_FILE)
+
     def save(self):
-        """Saves the oracle and the tuner's file, both atomically."""
-        if not self._is_worker():
-            self.oracle.save()
+        """Saves the oracle and the tuner's file, both atomically (a worker
+        saves nothing: the chief holds the search)."""
+        if self._is_worker():
+            return
+        self.oracle.save()
         write_json_atomically(self._get_tuner_fname(), self.get_state())
 
     def reload(self):
@@ -210,7 +381,25 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         if getattr(self, "_verbose", 1):
-            print(self._progress_line(trial), flush=True)
+            if self.role == "worker":
+                print(self._worker_line(trial), flush=True)
+            else:
+                print(self._progress_line(trial), flush=True)
+
+    def _worker_line(self, trial):
+        """A worker's progress line, from its own result (it never reads the
+        oracle)."""
+        result = getattr(self, "_last_result", None)
+        elapsed = _hms(time.time() - self._search_start)
+        if trial.status != TrialStatus.COMPLETED or result is None:
+            reason = (trial.message or "").strip().splitlines()
+            return (f"[{self.tuner_id}] trial {trial.trial_id} FAILED: "
+                    f"{reason[-1] if reason else 'failed'} (elapsed {elapsed})")
+        return (
+            f"[{self.tuner_id}] trial {trial.trial_id} accuracy="
+            f"{result.accuracy:.4f} expected_macs={result.expected_macs:,.0f} "
+            f"(elapsed {elapsed}, idle {self._idle_seconds:.1f} s)"
+        )
 
     def _finished_trials(self):
         return [
@@ -236,6 +425,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             verdict = f"FAILED: {record.get('reason') or trial.message}"
         else:
             verdict = "feasible" if record.get("feasible") else "infeasible"
+        if self.role == "chief" and record.get("tuner_id"):
+            verdict += f" on {record['tuner_id']}"
         return (
             f"[trial {done}/{total}] generation {record.get('generation', '?')} "
             f"accuracy={acc:.4f} expected_macs={macs:,.0f} {verdict} "
@@ -247,10 +438,13 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     def _solution(self, record):
         trial_dir = self.get_trial_dir(record["trial_id"])
         path = os.path.join(trial_dir, CANDIDATE_FILE)
-        details = {}
+        # The details as they travelled with the trial's metrics; the
+        # trial's candidate.json (on a shared file system, or in one
+        # process) adds the rest (the rule, the threshold curve).
+        details = dict(record.get("details") or {})
         if os.path.exists(path):
             with open(path) as f:
-                details = json.load(f)
+                details.update(json.load(f))
         solution = dict(details)
         solution.update(
             {
@@ -261,6 +455,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 "feasible": record["feasible"],
                 "generation": record.get("generation"),
                 "model_path": os.path.join(trial_dir, MODEL_FILE),
+                "tuner_id": record.get("tuner_id"),
             }
         )
         solution.pop("curve", None)
@@ -284,6 +479,40 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         return [dict(r) for r in self.oracle.archive]
 
 
+class PatientClient:
+    """A worker's `OracleClient` that waits for a chief that went away.
+
+    Keras Tuner's client calls wait for the chief to be ready, but a call in
+    flight when the chief dies fails at once; this one asks again (every
+    second, up to `patience` seconds), so a restarted chief finds its workers
+    still there.
+    """
+
+    def __init__(self, client, patience=600.0):
+        self._client = client
+        self._patience = patience
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            import grpc
+
+            deadline = time.monotonic() + self._patience
+            while True:
+                try:
+                    return attribute(*args, **kwargs)
+                except grpc.RpcError as error:
+                    if (error.code() != grpc.StatusCode.UNAVAILABLE
+                            or time.monotonic() > deadline):
+                        raise
+                    time.sleep(1.0)
+
+        return call
+
+
 def _keep_resumable(kwargs):
     """Recreates a missing tuner file beside an existing oracle state.
 
@@ -296,9 +525,7 @@ def _keep_resumable(kwargs):
     project = os.path.join(
         kwargs.get("directory") or ".", kwargs.get("project_name") or "untitled_project"
     )
-    tuner_file = os.path.join(
-        project, f"{os.environ.get('KERASTUNER_TUNER_ID', 'tuner0')}.json"
-    )
+    tuner_file = os.path.join(project, TUNER_FILE)
     if os.path.exists(os.path.join(project, "oracle.json")) and not (
         os.path.exists(tuner_file)
     ):
@@ -308,3 +535,13 @@ def _keep_resumable(kwargs):
 def _hms(seconds):
     seconds = int(seconds)
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@contextlib.contextmanager
+def _oracle_lock(oracle):
+    """Holds the lock Keras Tuner's `synchronized` methods take."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    lock = oracle_module.LOCKS[oracle]
+    with lock:
+        yield

@@ -53,9 +53,13 @@ from keras_nachos.search.records import CandidateRecord
 from keras_nachos.search.records import candidate_key
 from keras_nachos.search.state_files import read_json
 from keras_nachos.search.state_files import write_json_atomically
+from keras_nachos.search.trial_metrics import latest_metrics
+from keras_nachos.search.trial_metrics import unflatten_details
 
 # Fitness of a failed candidate: worse than any measured one.
 FAILED_VIOLATION = math.inf
+# A trial whose worker went silent this many times is recorded as failed.
+MAX_SILENCES = 3
 
 TrialStatus = trial_module.TrialStatus
 
@@ -154,6 +158,15 @@ class NSGA2Oracle(keras_tuner.Oracle):
         max_retries_per_trial: As in `keras_tuner.Oracle`.
         max_consecutive_failed_trials: Integer, as in `keras_tuner.Oracle`.
             Defaults to no limit: failed candidates are scored, not fatal.
+        trial_timeout: Optional positive number of seconds. With distributed
+            workers, a running trial not heard of for that long (no
+            `create_trial`, `update_trial` or `get_trial` call about it: a
+            `NachosSearch` worker asks for its trial every few seconds while
+            it trains) is taken from its worker and handed to the next one
+            that asks; after it went silent `MAX_SILENCES` (3) times it is
+            recorded as failed and the search goes on. The silent worker's
+            id is forgotten, so the chief can end without it. Defaults to
+            `None` (wait for ever, as Keras Tuner does).
         **kwargs: Passed to `keras_tuner.Oracle`.
 
     Example:
@@ -193,6 +206,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=None,
+        trial_timeout=None,
         **kwargs,
     ):
         multiple_of_4 = (
@@ -234,6 +248,14 @@ class NSGA2Oracle(keras_tuner.Oracle):
             if not isinstance(key, str):
                 raise invalid_type(name, "a string", key)
         _check_positive_int("preselect", preselect, "a positive integer")
+        if trial_timeout is not None:
+            check_float("trial_timeout", trial_timeout, low=0.0,
+                        expected="a positive number of seconds or None")
+            if not trial_timeout > 0:
+                raise invalid_value(
+                    "trial_timeout", "a positive number of seconds or None",
+                    trial_timeout,
+                )
         for name, fn in (
             ("repair", repair),
             ("precheck", precheck),
@@ -275,9 +297,19 @@ class NSGA2Oracle(keras_tuner.Oracle):
         self._preselection = OffspringPreselection(
             population_size, min_accuracy, max_macs, precheck, static_costs
         )
-        # Seconds a distributed worker waits before asking again when the
-        # generation is all handed out (never reached in a single process).
-        self.idle_sleep = 0.5
+        self.trial_timeout = trial_timeout
+        # Seconds `create_trial` sleeps before answering IDLE (the generation
+        # is all handed out; only with distributed workers). `NachosSearch`
+        # workers back off on their side instead: a sleep here would hold
+        # the chief's single gRPC thread. For other tuners, set it > 0.
+        self.idle_sleep = 0.0
+        # Trial id -> `time.monotonic()` when last heard of (not saved: a
+        # restarted chief gives every running trial a full timeout).
+        self._heard = {}
+        self._silences = {}
+        # Optional callable `trial -> None`, called once a trial's result is
+        # recorded (a distributed chief prints its progress line there).
+        self.trial_ended_callback = None
 
         # Keras Tuner turns `seed=None` (and `seed=0`) into a random seed.
         search_seed = seed if seed is not None else self.seed
@@ -397,21 +429,73 @@ class NSGA2Oracle(keras_tuner.Oracle):
 
     def create_trial(self, tuner_id):
         trial = self._create_trial_locked(tuner_id)
-        if trial.status == TrialStatus.IDLE:
-            # `BaseTuner.search` asks again at once on IDLE: slow the polling
-            # down, outside the oracle's lock so results can come in.
+        if trial.status == TrialStatus.IDLE and self.idle_sleep > 0:
+            # Outside the oracle's lock, so results can come in.
             time.sleep(self.idle_sleep)
         return trial
 
     @keras_tuner.synchronized
     def _create_trial_locked(self, tuner_id):
         self._dirty = False
+        self._reassign_silent_trials()
         trial = super().create_trial(tuner_id)
-        if trial.status != TrialStatus.RUNNING and self._dirty:
+        if trial.status == TrialStatus.RUNNING:
+            self._heard[trial.trial_id] = time.monotonic()
+        elif self._dirty:
             # `Oracle.create_trial` saves only RUNNING trials, but cache hits
             # and prechecks may have advanced the search.
             self.save()
         return trial
+
+    @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        self._heard[trial_id] = time.monotonic()
+        return super().update_trial(trial_id, metrics, step=step)
+
+    @keras_tuner.synchronized
+    def get_trial(self, trial_id):
+        """Returns the trial; a worker asking for its running trial says it
+        is alive (the heartbeat `trial_timeout` listens to)."""
+        if any(t.trial_id == trial_id for t in self.ongoing_trials.values()):
+            self._heard[trial_id] = time.monotonic()
+        return super().get_trial(trial_id)
+
+    def _reassign_silent_trials(self):
+        """Takes running trials from workers silent for `trial_timeout`.
+
+        The trial goes to Keras Tuner's retry queue (the next `create_trial`
+        hands it out again, same id and values) and its worker's id is
+        forgotten; after `MAX_SILENCES` silences it is ended as failed.
+        """
+        if self.trial_timeout is None:
+            return
+        now = time.monotonic()
+        for tuner_id, trial in list(self.ongoing_trials.items()):
+            last = self._heard.setdefault(trial.trial_id, now)
+            if now - last <= self.trial_timeout:
+                continue
+            self.ongoing_trials.pop(tuner_id)
+            self.tuner_ids.discard(tuner_id)
+            self._heard.pop(trial.trial_id, None)
+            silences = self._silences.get(trial.trial_id, 0) + 1
+            self._silences[trial.trial_id] = silences
+            if silences >= MAX_SILENCES:
+                trial.status = TrialStatus.FAILED
+                trial.message = (
+                    f"Its worker went silent for more than "
+                    f"{self.trial_timeout:g} s, {silences} times (last: "
+                    f"{tuner_id})."
+                )
+                self.end_trial(trial)
+            else:
+                print(
+                    f"Trial {trial.trial_id}: its worker {tuner_id} was "
+                    f"silent for {now - last:.0f} s (trial_timeout="
+                    f"{self.trial_timeout:g}); handing it to the next worker.",
+                    flush=True,
+                )
+                self._retry_queue.append(trial.trial_id)
+                self.save()
 
     def populate_space(self, trial_id):
         """Hands out the next genome of the generation that needs training.
@@ -436,6 +520,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
                     continue
                 return {"status": TrialStatus.IDLE}
             self._issued += 1
+            record.issue = self._issued
             self._dirty = True
             if self._score_without_training(record):
                 self._maybe_end_generation()
@@ -464,7 +549,23 @@ class NSGA2Oracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
+        if trial.trial_id in self.end_order:
+            # A late end of a trial that ended already (it was handed to
+            # another worker, or retried after a chief restart, and its
+            # first worker was only slow): ignored, and its tuner is free.
+            for tuner_id, running in list(self.ongoing_trials.items()):
+                if running.trial_id == trial.trial_id:
+                    self.ongoing_trials.pop(tuner_id)
+            return
+        # Ended by its first worker while queued for another: not again.
+        self._retry_queue = [t for t in self._retry_queue if t != trial.trial_id]
+        tuner_id = next(
+            (t for t, running in self.ongoing_trials.items()
+             if running.trial_id == trial.trial_id),
+            None,
+        )
         super().end_trial(trial)
+        self._heard.pop(trial.trial_id, None)
         trial = self.trials[trial.trial_id]
         if trial.status not in (TrialStatus.COMPLETED, TrialStatus.FAILED):
             return  # INVALID: Keras Tuner retries it.
@@ -475,22 +576,27 @@ class NSGA2Oracle(keras_tuner.Oracle):
         ]
         if not records:
             return
+        details = {}
         if trial.status == TrialStatus.COMPLETED:
             accuracy, macs, _ = self._read_objectives(trial)
             outcome = {"fitness": [accuracy, macs], "failed": False}
             status, reason = "completed", None
+            details = unflatten_details(latest_metrics(trial))
         else:
             outcome = {"fitness": None, "failed": True}
             status = "failed"
             reason = _last_line(trial.message) or "The trial failed."
         self._record_evaluation(
-            records[0], outcome, status, reason, trial_id=trial.trial_id
+            records[0], outcome, status, reason, trial_id=trial.trial_id,
+            details=details, tuner_id=tuner_id,
         )
         for record in records[1:]:
             self._assign(record, outcome)
         self._maybe_end_generation()
         # `Oracle.end_trial` saved before this trial was learnt.
         self.save()
+        if self.trial_ended_callback is not None:
+            self.trial_ended_callback(trial)
 
     def get_best_trials(self, num_trials=1):
         """Returns the best trials, by constrained rank.
@@ -765,7 +871,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
         )
         return True
 
-    def _record_evaluation(self, record, outcome, status, reason, trial_id=None):
+    def _record_evaluation(self, record, outcome, status, reason, trial_id=None,
+                           details=None, tuner_id=None):
         self._cache[record.key] = outcome
         if outcome["failed"]:
             accuracy = macs = None
@@ -778,7 +885,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
             violation = normalised_violation(
                 accuracy, macs, self.min_accuracy, self.max_macs
             )
-        self._archive.append(
+        entry = (
             ArchiveEntry(
                 trial_id=trial_id,
                 values=dict(record.values),
@@ -789,8 +896,22 @@ class NSGA2Oracle(keras_tuner.Oracle):
                 generation=record.generation,
                 status=status,
                 reason=reason,
+                details=dict(details or {}),
+                tuner_id=tuner_id,
+                issue=record.issue,
             )
         )
+        # In the order candidates were handed out, whichever worker finished
+        # first: the surrogate and the fronts see the results as one process
+        # would (entries of older state files have no issue: kept first).
+        position = len(self._archive)
+        if entry.issue is not None:
+            while position > 0 and (
+                self._archive[position - 1].issue is not None
+                and self._archive[position - 1].issue > entry.issue
+            ):
+                position -= 1
+        self._archive.insert(position, entry)
         self._assign(record, outcome)
 
     def _assign(self, record, outcome):

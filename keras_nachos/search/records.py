@@ -44,6 +44,9 @@ class CandidateRecord:
         fitness: `[accuracy, expected_macs]` once scored (`None` before, and
             for a failed candidate).
         failed: Boolean, whether its evaluation failed.
+        issue: Integer, its place in the order candidates were handed out
+            (`None` while queued): results are used in that order, whichever
+            worker finishes first.
     """
 
     genome: list
@@ -54,6 +57,7 @@ class CandidateRecord:
     generation: int = 0
     fitness: list = None
     failed: bool = False
+    issue: int = None
 
     def to_json(self):
         return {
@@ -65,6 +69,7 @@ class CandidateRecord:
             "generation": self.generation,
             "fitness": None if self.fitness is None else list(self.fitness),
             "failed": self.failed,
+            "issue": self.issue,
         }
 
     @classmethod
@@ -94,6 +99,14 @@ class ArchiveEntry:
         status: One of `STATUSES`: `"completed"` (trained), `"failed"`,
             `"skipped"` (scored by the precheck).
         reason: Why it failed or was skipped (or `None`).
+        details: Dict of the trial's other results as reported with its
+            metrics (`trial_metrics.unflatten_details`: thresholds, exit
+            fractions, per-exit accuracies, static MACs, ...); empty when
+            scored without training.
+        tuner_id: The Keras Tuner id of the tuner (worker) that ran the
+            trial, whose machine holds its trained model (or `None`).
+        issue: Integer, when its candidate was handed out (see
+            `CandidateRecord.issue`).
     """
 
     trial_id: str
@@ -105,6 +118,9 @@ class ArchiveEntry:
     generation: int
     status: str
     reason: str = None
+    details: dict = dataclasses.field(default_factory=dict)
+    tuner_id: str = None
+    issue: int = None
 
     def to_json(self):
         """A JSON-friendly dict (also what `NSGA2Oracle.archive` returns)."""
@@ -120,10 +136,14 @@ class ArchiveEntry:
             "generation": self.generation,
             "status": self.status,
             "reason": self.reason,
+            "details": dict(self.details),
+            "tuner_id": self.tuner_id,
+            "issue": self.issue,
         }
 
     @classmethod
     def from_json(cls, config):
         config = dict(config)
         config["violation"] = float(config.get("violation", math.inf))
+        config["details"] = dict(config.get("details") or {})
         return cls(**config)
