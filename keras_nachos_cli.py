@@ -441,6 +441,91 @@ def check_run_arguments(args):
             "limit": args.limit}
 
 
+def _tuner_environment():
+    return {k: os.environ[k] for k in (
+        "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+        if k in os.environ}
+
+
+def check_cluster_arguments(args):
+    """The checked distributed options of `search` (a dict).
+
+    `--role`/`--oracle`/`--tuner-id` become Keras Tuner's environment
+    variables; variables already set (as Keras Tuner documents them) decide
+    when no flag is given.
+    """
+    env = _tuner_environment()
+    role = args.role
+    if role is None and "KERASTUNER_ORACLE_IP" in env:
+        role = "chief" if "chief" in env.get("KERASTUNER_TUNER_ID", "") else "worker"
+    if args.workers is not None:
+        if args.workers < 1:
+            raise _invalid("--workers", "a positive number of worker processes",
+                           args.workers)
+        if role is not None or args.oracle or args.tuner_id:
+            raise _invalid(
+                "--workers",
+                "no --role, --oracle or --tuner-id (nor KERASTUNER_* "
+                "variables): --workers runs the chief and its workers here",
+                args.workers,
+            )
+    if args.trial_timeout is not None and not (
+        math.isfinite(args.trial_timeout) and args.trial_timeout > 0
+    ):
+        raise _invalid("--trial-timeout", "a positive number of seconds",
+                       args.trial_timeout)
+    if args.threads is not None and args.threads < 1:
+        raise _invalid("--threads", "a positive integer", args.threads)
+    if args.cores is not None:
+        available = sorted(os.sched_getaffinity(0)) if hasattr(
+            os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+        bad = [c for c in args.cores if c not in available]
+        if bad:
+            raise _invalid("--cores", f"cores among {available}",
+                           ",".join(str(c) for c in args.cores))
+    oracle = args.oracle
+    if oracle is None and "KERASTUNER_ORACLE_IP" in env:
+        oracle = f"{env['KERASTUNER_ORACLE_IP']}:{env.get('KERASTUNER_ORACLE_PORT', '')}"
+    host = port = None
+    if role is not None:
+        if oracle is None:
+            raise _invalid("--oracle", f"HOST:PORT of the chief (--role {role})",
+                           oracle)
+        host, _, port = oracle.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise _invalid("--oracle", "HOST:PORT, e.g. 10.0.0.1:8000", oracle)
+    elif args.oracle is not None or args.tuner_id is not None:
+        raise _invalid("--role", "chief or worker with --oracle / --tuner-id",
+                       args.role)
+    tuner_id = args.tuner_id
+    if role == "chief":
+        tuner_id = "chief" if tuner_id is None else tuner_id
+        if "chief" not in tuner_id:
+            raise _invalid("--tuner-id", 'an id holding "chief" (--role chief)',
+                           tuner_id)
+    elif role == "worker":
+        tuner_id = tuner_id or env.get("KERASTUNER_TUNER_ID")
+        if not tuner_id or "chief" in tuner_id:
+            raise _invalid(
+                "--tuner-id",
+                "a worker id without \"chief\" in it, e.g. tuner0 (--role worker)",
+                tuner_id,
+            )
+        if args.overwrite:
+            raise _invalid(
+                "--overwrite",
+                "no --overwrite on a worker (only the chief may start the "
+                "search over)",
+                True,
+            )
+    return {
+        "workers": args.workers, "role": role, "tuner_id": tuner_id,
+        "host": host, "port": None if port is None else int(port),
+        "trial_timeout": args.trial_timeout, "threads": args.threads,
+        "cores": args.cores,
+    }
+
+
 def build_parser():
     parser = _Parser(
         prog=PROG,
@@ -457,6 +542,31 @@ def build_parser():
     search.add_argument("--overwrite", action="store_true",
                         help="start over in --out (its search is deleted)")
     search.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    distributed = search.add_argument_group(
+        "distributed search (Keras Tuner's chief and workers)")
+    distributed.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="run a chief and N local worker processes (tuner0, tuner1, ...), "
+             "each on its share of the cores (or on its own GPU)")
+    distributed.add_argument(
+        "--role", choices=("chief", "worker"), default=None,
+        help="this process's part in a cluster (with --oracle; a worker also "
+             "with --tuner-id); Keras Tuner's KERASTUNER_* variables are "
+             "honoured as well")
+    distributed.add_argument("--oracle", default=None, metavar="HOST:PORT",
+                             help="where the chief serves the search")
+    distributed.add_argument("--tuner-id", default=None, metavar="ID",
+                             help="a worker's id (tuner0, tuner1, ...)")
+    distributed.add_argument(
+        "--trial-timeout", type=float, default=None, metavar="SECONDS",
+        help="give a trial to another worker when its worker is silent that "
+             "long (default: wait for ever)")
+    distributed.add_argument(
+        "--threads", type=int, default=None,
+        help="TensorFlow threads of this process (intra- and inter-op)")
+    distributed.add_argument("--cores", type=_int_list, default=None,
+                             metavar="LIST",
+                             help="pin this process to these CPU cores")
 
     report = sub.add_parser("report", help="print the admissible front, plot it")
     report.add_argument("dir")
@@ -530,11 +640,13 @@ def parse(argv=None):
     """
     args = build_parser().parse_args(argv)
     if args.command == "search":
+        cluster = check_cluster_arguments(args)
         config, resumed = resolve_search_config(
             args.out, _given(args, SEARCH_KEYS), args.overwrite
         )
         return "search", {"out": args.out, "config": config, "resumed": resumed,
-                          "overwrite": args.overwrite, "verbose": args.verbose}
+                          "overwrite": args.overwrite, "verbose": args.verbose,
+                          "cluster": cluster}
     if args.command == "report":
         if not os.path.exists(os.path.join(args.dir, "search_config.json")):
             raise _invalid(

@@ -47,17 +47,60 @@ def space_for(data, config):
     )
 
 
-def _run_search(out, config, resumed, overwrite, verbose=1):
+class WorkersLost(RuntimeError):
+    """Every local worker of `search --workers N` exited before the end."""
+
+
+# Errors that are the user's (bad data, a missing file, a damaged state
+# file: `DamagedStateError` is a ValueError), or a cluster that cannot go
+# on: printed as one line.
+USER_ERRORS = USER_ERRORS + (WorkersLost,)
+
+
+def _apply_process_options(cluster):
+    """This process's Keras Tuner role (environment) and its CPU share."""
+    if cluster.get("cores"):
+        os.sched_setaffinity(0, set(cluster["cores"]))
+    if cluster.get("threads"):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(cluster["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(cluster["threads"])
+    if cluster.get("role"):
+        os.environ["KERASTUNER_TUNER_ID"] = cluster["tuner_id"]
+        os.environ["KERASTUNER_ORACLE_IP"] = cluster["host"]
+        os.environ["KERASTUNER_ORACLE_PORT"] = str(cluster["port"])
+
+
+def _run_search(out, config, resumed, overwrite, verbose=1, cluster=None):
+    cluster = dict(cluster or {})
+    workers = cluster.get("workers")
+    if workers:
+        cluster.update(role="chief", tuner_id="chief", host="127.0.0.1",
+                       port=_free_port())
+    role = cluster.get("role")
+    _apply_process_options(cluster)
     project = SearchProject(out)
     data = load_dataset(config)  # Before anything is written.
     if resumed:
-        print(f"Resuming the search in {out} (pass --overwrite to start over).")
+        if role != "worker":
+            print(f"Resuming the search in {out} (pass --overwrite to start over).")
     else:
         config = dict(config, space=space_for(data, config).get_config())
         if overwrite:
             project.clear()
         project.write_config(config)
-    tuner = project.tuner(config, overwrite=not resumed)
+    tuner = project.tuner(
+        config, overwrite=not resumed and role != "worker",
+        trial_timeout=cluster.get("trial_timeout"),
+    )
+    where = {
+        None: "",
+        "chief": f" (chief on {cluster.get('host')}:{cluster.get('port')}"
+                 + (f", {workers} local workers" if workers else "") + ")",
+        "worker": f" (worker {cluster.get('tuner_id')} of the chief on "
+                  f"{cluster.get('host')}:{cluster.get('port')})",
+    }[role]
     print(
         f"Search: {config['population']} candidates x "
         f"{config['generations']} generations on {config['dataset']} "
@@ -68,23 +111,132 @@ def _run_search(out, config, resumed, overwrite, verbose=1):
             f", {key}={config[key]:,.0f}"
             for key in ("max_flash_bytes", "max_ram_bytes")
             if config.get(key) is not None
-        ),
+        ) + where,
         flush=True,
     )
-    tuner.search(
-        *data.train,
-        validation_data=data.validation,
-        epochs=config["epochs"],
-        batch_size=config["batch_size"],
-        verbose=verbose,
-    )
+    processes = _start_workers(out, cluster, verbose) if workers else []
+    try:
+        if processes:
+            tuner.worker_monitor = _monitor(processes, out, workers)
+        tuner.search(
+            *data.train,
+            validation_data=data.validation,
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
+            verbose=verbose,
+        )
+    finally:
+        _stop_workers(processes)
+    if role == "worker":
+        return tuner, data, None  # Only the chief writes results.
     results = write_results(out, tuner, config, data)
     return tuner, data, results
 
 
-def search(out, config, resumed, overwrite, verbose=1):
-    """`keras-nachos search`: runs (or resumes) a search, writes its results."""
-    return _run_search(out, config, resumed, overwrite, verbose)[0]
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_devices(workers):
+    """Per local worker: `(environment changes, cores)`.
+
+    With GPUs (`CUDA_VISIBLE_DEVICES` listing them, or `nvidia-smi -L`),
+    worker `i` sees GPU `i mod count` alone; otherwise the cores this process
+    may use are shared out, `cores // workers` (at least 1) each.
+    """
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [g for g in (visible or "").split(",") if g.strip() not in ("", "-1")]
+    if visible is None:
+        try:
+            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
+                                     text=True, timeout=10).stdout
+            gpus = [str(i) for i, line in enumerate(listing.splitlines())
+                    if line.startswith("GPU ")]
+        except (OSError, subprocess.SubprocessError):
+            gpus = []
+    if gpus:
+        return [({"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]}, None)
+                for i in range(workers)]
+    cores = sorted(os.sched_getaffinity(0))
+    share = max(1, len(cores) // workers)
+    return [
+        ({"CUDA_VISIBLE_DEVICES": "-1"},
+         [cores[(i * share + j) % len(cores)] for j in range(share)])
+        for i in range(workers)
+    ]
+
+
+def _start_workers(out, cluster, verbose):
+    import subprocess
+    import sys
+
+    processes = []
+    for i, (env, cores) in enumerate(worker_devices(cluster["workers"])):
+        command = [
+            sys.executable, "-m", "keras_nachos_cli", "search", "--out", out,
+            "--role", "worker", "--tuner-id", f"tuner{i}",
+            "--oracle", f"{cluster['host']}:{cluster['port']}",
+            "--verbose", str(verbose),
+        ]
+        if cluster.get("trial_timeout"):
+            command += ["--trial-timeout", str(cluster["trial_timeout"])]
+        if cores:
+            command += ["--cores", ",".join(str(c) for c in cores),
+                        "--threads", str(len(cores))]
+        environment = dict(os.environ, **env)
+        for key in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP",
+                    "KERASTUNER_ORACLE_PORT"):
+            environment.pop(key, None)
+        processes.append(subprocess.Popen(command, env=environment))
+    return processes
+
+
+def _monitor(processes, out, workers):
+    """Called by the chief while it serves: a local worker that exited has
+    its trial handed to the others; all of them gone ends the search."""
+    released = set()
+
+    def check(oracle):
+        for i, process in enumerate(processes):
+            if i not in released and process.poll() is not None:
+                released.add(i)
+                if process.returncode != 0:
+                    oracle.release_tuner(
+                        f"tuner{i}", f"exited with code {process.returncode}")
+        if len(released) == len(processes) and not oracle.finished and (
+            oracle.remaining_trials() != 0 or oracle.ongoing_trials
+        ):
+            raise WorkersLost(
+                f"All {workers} workers exited before the search ended (their "
+                f"output is above); resume with `keras-nachos search --out "
+                f"{out} --workers {workers}`."
+            )
+
+    return check
+
+
+def _stop_workers(processes, grace=60.0):
+    """Waits for the workers (they stop when told by the chief), then ends
+    any that is left."""
+    deadline = time.time() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.time()))
+        except Exception:
+            process.kill()
+            process.wait()
+
+
+def search(out, config, resumed, overwrite, verbose=1, cluster=None):
+    """`keras-nachos search`: runs (or resumes) a search, writes its results
+    (a distributed worker trains its trials and writes nothing)."""
+    return _run_search(out, config, resumed, overwrite, verbose, cluster)[0]
 
 
 def report(out, test=True):

@@ -232,3 +232,104 @@ def test_device_budget_flags(tmp_path):
             ["search", "--out", out, "--min-accuracy", "0.5", "--max-macs",
              "1e5", "--max-flash-bytes", "-1"])
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize(
+    "argv, argument",
+    [
+        (["--workers", "0"], "--workers"),
+        (["--workers", "2", "--role", "chief", "--oracle", "h:1"], "--workers"),
+        (["--role", "worker", "--tuner-id", "tuner0"], "--oracle"),
+        (["--role", "worker", "--oracle", "localhost"], "--oracle"),
+        (["--role", "worker", "--oracle", "h:70000", "--tuner-id", "t0"], "--oracle"),
+        (["--role", "worker", "--oracle", "h:8000"], "--tuner-id"),
+        (["--role", "worker", "--oracle", "h:8000", "--tuner-id", "chief1"], "--tuner-id"),
+        (["--role", "chief", "--oracle", "h:8000", "--tuner-id", "boss"], "--tuner-id"),
+        (["--role", "worker", "--oracle", "h:8000", "--tuner-id", "tuner0",
+          "--overwrite"], "--overwrite"),
+        (["--oracle", "h:8000"], "--role"),
+        (["--trial-timeout", "0"], "--trial-timeout"),
+        (["--threads", "0"], "--threads"),
+        (["--cores", "4096"], "--cores"),
+    ],
+)
+def test_bad_distributed_arguments_are_one_line(tmp_path, capsys, monkeypatch,
+                                                argv, argument):
+    for key in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    out = tmp_path / "run"
+    command = ["search", "--out", str(out), "--min-accuracy", "0.5",
+               "--max-macs", "1e5"] + argv
+    assert keras_nachos_cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"argument `{argument}`" in err, err
+    assert not out.exists()
+
+
+def test_keras_tuner_variables_give_the_role(monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner3")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "10.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    args = keras_nachos_cli.build_parser().parse_args(
+        ["search", "--out", "x", "--trial-timeout", "30"])
+    cluster = keras_nachos_cli.check_cluster_arguments(args)
+    assert (cluster["role"], cluster["tuner_id"], cluster["host"], cluster["port"],
+            cluster["trial_timeout"]) == ("worker", "tuner3", "10.0.0.1", 8000, 30.0)
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    cluster = keras_nachos_cli.check_cluster_arguments(args)
+    assert (cluster["role"], cluster["tuner_id"]) == ("chief", "chief")
+
+
+def test_local_workers_share_the_cores_or_the_gpus(monkeypatch):
+    from keras_nachos import commands
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert commands.worker_devices(3) == [
+        ({"CUDA_VISIBLE_DEVICES": "3"}, None), ({"CUDA_VISIBLE_DEVICES": "5"}, None),
+        ({"CUDA_VISIBLE_DEVICES": "3"}, None)]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    cores = sorted(os.sched_getaffinity(0))
+    devices = commands.worker_devices(len(cores))
+    assert [c for _, c in devices] == [[c] for c in cores]
+    assert all(env == {"CUDA_VISIBLE_DEVICES": "-1"} for env, _ in devices)
+    assert [c for _, c in commands.worker_devices(1)] == [cores]
+
+
+@pytest.mark.slow
+def test_search_with_local_workers_matches_one_process(tmp_path):
+    # The same tiny search in one process and with `--workers 2`; a finished
+    # distributed search reports with the default tuner id.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    # Each of the 2 local workers gets half the cores and as many TensorFlow
+    # threads; float sums depend on the thread count, so the single process
+    # runs on as many threads.
+    cores = sorted(os.sched_getaffinity(0))
+    share = cores[: max(1, len(cores) // 2)]
+    workers = "2"
+    fronts = []
+    for name, extra in (("single", ["--threads", str(len(share)), "--cores",
+                                    ",".join(str(c) for c in share)]),
+                        ("workers", ["--workers", workers])):
+        out = str(tmp_path / name)
+        done = subprocess.run(
+            [sys.executable, "-m", "keras_nachos_cli", "search", "--out", out,
+             "--dataset", "digits", "--max-samples", "400",
+             "--min-accuracy", "0.1", "--max-macs", "200000",
+             "--population", "4", "--generations", "2", "--preselect", "1",
+             "--epochs", "3", "--batch-size", "64",
+             "--stage-widths", "[[4, 8], [8], [8, 12]]", "--depths", "1",
+             "--kernel-sizes", "3,5", "--expansion-ratios", "2",
+             "--head-types", "global_pool"] + extra,
+            capture_output=True, text=True, env=env, timeout=600,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = json.load(open(os.path.join(out, "results.json")))
+        fronts.append([(r["values"], r["accuracy"], r["expected_macs"],
+                        r["thresholds"]) for r in results["admissible_front"]])
+        if name == "workers":
+            assert "[tuner0] trial" in done.stdout and "[tuner1] trial" in done.stdout
+            assert not os.path.exists(os.path.join(out, "search", "chief.json"))
+            assert keras_nachos_cli.main(["report", out, "--no-test"]) == 0
+    assert fronts[0] and fronts[0] == fronts[1]

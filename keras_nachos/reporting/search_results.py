@@ -24,6 +24,7 @@ def front_rows(tuner):
                 "test_expected_macs": s.get("test_expected_macs"),
                 "values": s["values"],
                 "model_path": s["model_path"],
+                "tuner_id": s.get("tuner_id"),
                 "rule": s.get("rule", "max_probability"),
             }
         )
@@ -35,6 +36,15 @@ def evaluate_on_test(rows, data):
     import keras
 
     for row in rows:
+        if not os.path.exists(row["model_path"]):
+            # A distributed search without a shared folder: the model is on
+            # the worker that trained it.
+            print(
+                f"Solution {row['solution']}: no {row['model_path']} here (it "
+                f"was trained on {row.get('tuner_id') or 'another machine'}); "
+                "copy that trial folder here to measure it on the test split."
+            )
+            continue
         model = keras.models.load_model(row["model_path"])
         result = model.predict_early_exit(
             data.test[0], row["thresholds"], rule=row["rule"]

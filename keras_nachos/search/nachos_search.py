@@ -240,6 +240,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self.on_search_end()
 
     _idle_seconds = 0.0
+    # Optional callable `oracle -> None` the chief calls while it serves
+    # (`keras-nachos search --workers N` watches its worker processes).
+    worker_monitor = None
 
     @contextlib.contextmanager
     def _heartbeat(self, trial_id):
@@ -307,6 +310,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                     done = (self.oracle.finished or self.oracle.remaining_trials() == 0) \
                         and not self.oracle.ongoing_trials
                     waiting = len(self.oracle.tuner_ids)
+                if self.worker_monitor is not None:
+                    self.worker_monitor(self.oracle)
                 if not done:
                     done_since = None
                     continue
@@ -442,6 +447,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         # trial's candidate.json (on a shared file system, or in one
         # process) adds the rest (the rule, the threshold curve).
         details = dict(record.get("details") or {})
+        if record.get("status") == "completed":
+            details["rule"] = self._rule_name()
         if os.path.exists(path):
             with open(path) as f:
                 details.update(json.load(f))
@@ -460,6 +467,16 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         )
         solution.pop("curve", None)
         return solution
+
+    def _rule_name(self):
+        from keras_nachos import rules
+
+        if self.evaluator is not None:
+            return self.evaluator.rule.name
+        rule = self.evaluator_options.get("rule") or (
+            "cascade_confidence" if self.search_space.confidence
+            else "max_probability")
+        return rules.get(rule).name
 
     def pareto_front(self):
         """Non-dominated candidates (accuracy up, expected MACs down)."""

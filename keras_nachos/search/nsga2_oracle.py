@@ -461,41 +461,56 @@ class NSGA2Oracle(keras_tuner.Oracle):
         return super().get_trial(trial_id)
 
     def _reassign_silent_trials(self):
-        """Takes running trials from workers silent for `trial_timeout`.
-
-        The trial goes to Keras Tuner's retry queue (the next `create_trial`
-        hands it out again, same id and values) and its worker's id is
-        forgotten; after `MAX_SILENCES` silences it is ended as failed.
-        """
+        """Takes running trials from workers silent for `trial_timeout`."""
         if self.trial_timeout is None:
             return
         now = time.monotonic()
         for tuner_id, trial in list(self.ongoing_trials.items()):
             last = self._heard.setdefault(trial.trial_id, now)
-            if now - last <= self.trial_timeout:
-                continue
-            self.ongoing_trials.pop(tuner_id)
-            self.tuner_ids.discard(tuner_id)
-            self._heard.pop(trial.trial_id, None)
-            silences = self._silences.get(trial.trial_id, 0) + 1
-            self._silences[trial.trial_id] = silences
-            if silences >= MAX_SILENCES:
-                trial.status = TrialStatus.FAILED
-                trial.message = (
-                    f"Its worker went silent for more than "
-                    f"{self.trial_timeout:g} s, {silences} times (last: "
-                    f"{tuner_id})."
+            if now - last > self.trial_timeout:
+                self.release_tuner(
+                    tuner_id,
+                    f"was silent for {now - last:.0f} s (trial_timeout="
+                    f"{self.trial_timeout:g})",
                 )
-                self.end_trial(trial)
-            else:
-                print(
-                    f"Trial {trial.trial_id}: its worker {tuner_id} was "
-                    f"silent for {now - last:.0f} s (trial_timeout="
-                    f"{self.trial_timeout:g}); handing it to the next worker.",
-                    flush=True,
-                )
-                self._retry_queue.append(trial.trial_id)
-                self.save()
+
+    @keras_tuner.synchronized
+    def release_tuner(self, tuner_id, why="went away"):
+        """Forgets a worker that went away and hands its trial to the next.
+
+        The trial goes to Keras Tuner's retry queue (the next `create_trial`
+        hands it out again, same id and values) and the worker's id is
+        forgotten, so the chief can end without it; a trial whose workers
+        went away `MAX_SILENCES` times is ended as failed. Called for silent
+        workers (`trial_timeout`) and by `keras-nachos search --workers N`
+        when one of its worker processes exits.
+
+        Returns:
+            The id of the trial taken back, or `None`.
+        """
+        self.tuner_ids.discard(tuner_id)
+        trial = self.ongoing_trials.pop(tuner_id, None)
+        if trial is None:
+            return None
+        self._heard.pop(trial.trial_id, None)
+        silences = self._silences.get(trial.trial_id, 0) + 1
+        self._silences[trial.trial_id] = silences
+        if silences >= MAX_SILENCES:
+            trial.status = TrialStatus.FAILED
+            trial.message = (
+                f"Its worker went away {silences} times (last: {tuner_id} "
+                f"{why})."
+            )
+            self.end_trial(trial)
+        else:
+            print(
+                f"Trial {trial.trial_id}: its worker {tuner_id} {why}; "
+                "handing it to the next worker.",
+                flush=True,
+            )
+            self._retry_queue.append(trial.trial_id)
+            self.save()
+        return trial.trial_id
 
     def populate_space(self, trial_id):
         """Hands out the next genome of the generation that needs training.

@@ -80,7 +80,7 @@ class SearchProject:
             if os.path.exists(path):
                 os.remove(path)
 
-    def tuner(self, config, overwrite=False):
+    def tuner(self, config, overwrite=False, trial_timeout=None):
         """The `NachosSearch` of this folder (resumed unless `overwrite`)."""
         from keras_nachos.search.nachos_search import NachosSearch
         from keras_nachos.search.search_space import SearchSpace
@@ -95,6 +95,7 @@ class SearchProject:
             max_flash_bytes=config.get("max_flash_bytes"),
             max_ram_bytes=config.get("max_ram_bytes"),
             seed=config["seed"],
+            trial_timeout=trial_timeout,
             directory=self.directory,
             project_name=PROJECT,
             overwrite=overwrite,
