@@ -34,6 +34,8 @@ TUNER_FILE = "tuner0.json"
 # A worker waiting at a generation barrier asks again after 0.05 s, then
 # twice as long each time, at most this long.
 MAX_IDLE_WAIT = 1.0
+# Written by a distributed chief when it ends: `NSGA2Oracle.timeline()`.
+TIMELINE_FILE = "timeline.json"
 
 
 def distributed_role():
@@ -300,16 +302,14 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 "in use?"
             )
         server.start()
+        served_from = time.time()
         if getattr(self, "_verbose", 1):
             print(f"Chief: serving the search on {address}", flush=True)
         done_since = None
         try:
             while True:
                 time.sleep(0.2)
-                with _oracle_lock(self.oracle):
-                    done = (self.oracle.finished or self.oracle.remaining_trials() == 0) \
-                        and not self.oracle.ongoing_trials
-                    waiting = len(self.oracle.tuner_ids)
+                done, waiting = self.oracle.serving_status()
                 if self.worker_monitor is not None:
                     self.worker_monitor(self.oracle)
                 if not done:
@@ -321,6 +321,11 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         finally:
             server.stop(grace=1.0)
         self.save()
+        write_json_atomically(
+            os.path.join(str(self.project_dir), TIMELINE_FILE),
+            {"served_from": served_from, "served_to": time.time(),
+             "trials": self.oracle.timeline()},
+        )
 
     def _precheck(self, values):
         if self.evaluator is None:
@@ -553,12 +558,3 @@ def _hms(seconds):
     seconds = int(seconds)
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
-
-@contextlib.contextmanager
-def _oracle_lock(oracle):
-    """Holds the lock Keras Tuner's `synchronized` methods take."""
-    from keras_tuner.src.engine import oracle as oracle_module
-
-    lock = oracle_module.LOCKS[oracle]
-    with lock:
-        yield

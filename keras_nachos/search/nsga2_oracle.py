@@ -310,6 +310,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
         # Optional callable `trial -> None`, called once a trial's result is
         # recorded (a distributed chief prints its progress line there).
         self.trial_ended_callback = None
+        # Trial id -> {"tuner_id", "handed_out", "ended"} (`time.time()`),
+        # this process's trials only (see `timeline`).
+        self._timeline = {}
 
         # Keras Tuner turns `seed=None` (and `seed=0`) into a random seed.
         search_seed = seed if seed is not None else self.seed
@@ -350,6 +353,30 @@ class NSGA2Oracle(keras_tuner.Oracle):
         else None).
         """
         return [entry.to_json() for entry in self._archive]
+
+    @keras_tuner.synchronized
+    def serving_status(self):
+        """`(done, waiting)` for a chief: whether the search is finished with
+        no trial running, and how many workers have not been told to stop."""
+        done = (self._finished or self.remaining_trials() == 0) and not (
+            self.ongoing_trials)
+        return done, len(self.tuner_ids)
+
+    def timeline(self):
+        """When each trial of this process's run was handed out and ended.
+
+        A list of dicts (`trial_id`, `tuner_id`, `generation`, `handed_out`,
+        `ended`: `time.time()` seconds; `ended` is `None` for a run taken
+        from a worker that went away), in hand-out order. What
+        `benchmarks/distributed_search.py` measures idle shares on.
+        """
+        generations = {e.trial_id: e.generation for e in self._archive}
+        runs = [
+            dict(run, trial_id=trial_id, generation=generations.get(trial_id))
+            for trial_id, trial_runs in self._timeline.items()
+            for run in trial_runs
+        ]
+        return sorted(runs, key=lambda r: r["handed_out"])
 
     def record_for(self, trial_id):
         """Returns the archive entry of a trial (a dict), or None if unknown."""
@@ -441,6 +468,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
             self._heard[trial.trial_id] = time.monotonic()
+            self._timeline.setdefault(trial.trial_id, []).append(
+                {"tuner_id": tuner_id, "handed_out": time.time(), "ended": None})
         elif self._dirty:
             # `Oracle.create_trial` saves only RUNNING trials, but cache hits
             # and prechecks may have advanced the search.
@@ -581,6 +610,9 @@ class NSGA2Oracle(keras_tuner.Oracle):
         )
         super().end_trial(trial)
         self._heard.pop(trial.trial_id, None)
+        for run in self._timeline.get(trial.trial_id, []):
+            if run["tuner_id"] == tuner_id and run["ended"] is None:
+                run["ended"] = time.time()
         trial = self.trials[trial.trial_id]
         if trial.status not in (TrialStatus.COMPLETED, TrialStatus.FAILED):
             return  # INVALID: Keras Tuner retries it.
