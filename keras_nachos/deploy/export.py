@@ -128,7 +128,7 @@ def single_file_function(stage_models, rule, num_classes):
 
     It takes `image` (one sample, batch 1) and `score_thresholds` (float32,
     one per early exit: the rule's `score_threshold` rounded up to float32,
-    see `float32_score_thresholds`) and returns `exit_output` (the class
+    see `ExitRule.float32_score_threshold`) and returns `exit_output` (the class
     probabilities of the exit taken) and `exit_index` (its index, int32).
     Stage `i + 1` runs only in the branch of a `tf.cond` on
     `rule.exit_score(rule.tf_score(...)) >= score_thresholds[i]`.
@@ -159,17 +159,6 @@ def single_file_function(stage_models, rule, num_classes):
         return {"exit_output": probabilities, "exit_index": index}
 
     return early_exit
-
-
-def float32_score_thresholds(rule, thresholds):
-    """The rule's score thresholds `u` as float32 values `v` such that a
-    float32 score `s` has `s >= v` iff `s >= u` (the smallest float32 not
-    below `u`): the single file decides exactly as float64 comparisons do."""
-    u = np.asarray(rule.score_threshold(thresholds), "float64")
-    v = u.astype("float32")
-    below = v.astype("float64") < u
-    v[below] = np.nextafter(v[below], np.float32(np.inf))
-    return v
 
 
 def convert_single_file(stage_models, rule, num_classes):

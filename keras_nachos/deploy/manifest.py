@@ -104,7 +104,7 @@ class SingleFileSpec:
         file: Its file, relative to the export folder.
         image: `TensorSpec` of the input sample (batch 1).
         score_thresholds: `TensorSpec` of the float32 score thresholds, one
-            per early exit (`float32_score_thresholds` of the rule's).
+            per early exit (`ExitRule.float32_score_threshold`).
         exit_output: `TensorSpec` of the taken exit's class probabilities.
         exit_index: `TensorSpec` of the taken exit's index (int32).
         bytes: Integer, the file's size.

@@ -332,13 +332,11 @@ class EarlyExitRuntime:
 
     def _in_one_file(self, x, thresholds, exit_index, probabilities):
         """Batch 1 on the one-file early exit: one `invoke` per sample."""
-        from keras_nachos.deploy.export import float32_score_thresholds
-
         if self._single_file is None:
             self._single_file = self._open_single_file()
         single = self._single_file
-        single.score_thresholds()[...] = float32_score_thresholds(
-            self.rule, thresholds)
+        single.score_thresholds()[...] = self.rule.float32_score_threshold(
+            thresholds)
         inputs = self._to_input(x)
         image, invoke = single.image, single.invoke
         exit_output, exit_taken = single.exit_output, single.exit_index

@@ -124,6 +124,17 @@ class ExitRule:
             return np.nextafter(t, np.inf) if self.strict else t.copy()
         return np.nextafter(-t, np.inf)
 
+    def float32_score_threshold(self, thresholds):
+        """`score_threshold` as float32 values `v` such that a float32
+        score `s` has `s >= v` iff `s >= u` (the smallest float32 not below
+        `u`): a float32 graph (the one-file LiteRT early exit) decides
+        exactly as the float64 comparison does."""
+        u = self.score_threshold(thresholds)
+        v = u.astype("float32")
+        below = v.astype("float64") < u
+        v[below] = np.nextafter(v[below], np.float32(np.inf))
+        return v
+
     def rule_threshold(self, score_thresholds):
         """Inverse of `score_threshold`."""
         u = np.asarray(score_thresholds, dtype="float64")

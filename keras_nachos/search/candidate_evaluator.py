@@ -59,6 +59,12 @@ def released_custom_gradients():
                 registry.pop(name, None)
 
 
+def default_rule(space):
+    """The exit rule a search uses when none is given: the cascade rule for
+    confidence heads, max probability otherwise."""
+    return "cascade_confidence" if space.confidence else "max_probability"
+
+
 class CandidateEvaluator:
     """Builds, trains and scores candidates of a `SearchSpace`.
 
@@ -121,9 +127,7 @@ class CandidateEvaluator:
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
-        if rule is None:
-            rule = "cascade_confidence" if space.confidence else "max_probability"
-        self.rule = rules_module.get(rule)
+        self.rule = rules_module.get(rule or default_rule(space))
         self.loss_options = dict(loss_options or {})
         self.exit_weights = exit_weights
         self.seed = int(seed)

@@ -16,6 +16,7 @@ from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
+from keras_nachos.search.candidate_evaluator import default_rule
 from keras_nachos.search.nsga2_oracle import NSGA2Oracle
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
@@ -211,7 +212,6 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self._search_start = time.time()
         if self.role != "worker":
             self.oracle.verbose = 0  # Keras Tuner's own display: ours instead.
-        if self.role != "worker":
             self._trials_done_at_start = len(self._finished_trials())
         if self.role == "chief":
             self._serve()
@@ -357,7 +357,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         }
 
     def _get_tuner_fname(self):
-        if distributed_role() == "worker":
+        if self.role == "worker":
             # Never written: a worker has no state of its own to reload.
             return os.path.join(str(self.project_dir), f".{self.tuner_id}.json")
         return os.path.join(str(self.project_dir), TUNER_FILE)
@@ -365,7 +365,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     def save(self):
         """Saves the oracle and the tuner's file, both atomically (a worker
         saves nothing: the chief holds the search)."""
-        if self._is_worker():
+        if self.role == "worker":
             return
         self.oracle.save()
         write_json_atomically(self._get_tuner_fname(), self.get_state())
@@ -373,7 +373,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     def reload(self):
         """Reloads the search; a damaged state file is named (see
         `NSGA2Oracle.reload`)."""
-        if not self._is_worker():
+        if self.role != "worker":
             self.oracle.reload()
         self.set_state(
             read_json(
@@ -478,10 +478,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
 
         if self.evaluator is not None:
             return self.evaluator.rule.name
-        rule = self.evaluator_options.get("rule") or (
-            "cascade_confidence" if self.search_space.confidence
-            else "max_probability")
-        return rules.get(rule).name
+        return rules.get(self.evaluator_options.get("rule")
+                         or default_rule(self.search_space)).name
 
     def pareto_front(self):
         """Non-dominated candidates (accuracy up, expected MACs down)."""

@@ -150,8 +150,6 @@ def test_single_file_decides_on_ties_as_float64(trained, tmp_path):
 
 
 def test_float32_score_thresholds_keep_every_comparison():
-    from keras_nachos.deploy.export import float32_score_thresholds
-
     rng = np.random.default_rng(0)
     scores = rng.random(2000).astype("float32")
     u = np.concatenate([
@@ -163,7 +161,7 @@ def test_float32_score_thresholds_keep_every_comparison():
     for rule in ("max_probability", "class_means"):  # >= and strict >
         rule = rules.get(rule)
         thresholds = rule.rule_threshold(u)
-        v = float32_score_thresholds(rule, thresholds)
+        v = rule.float32_score_threshold(thresholds)
         assert v.dtype == np.float32
         exact = scores[:, None].astype("float64") >= rule.score_threshold(thresholds)[None]
         np.testing.assert_array_equal(scores[:, None] >= v[None], exact)
