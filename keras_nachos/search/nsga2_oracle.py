@@ -310,8 +310,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
         # Optional callable `trial -> None`, called once a trial's result is
         # recorded (a distributed chief prints its progress line there).
         self.trial_ended_callback = None
-        # Trial id -> {"tuner_id", "handed_out", "ended"} (`time.time()`),
-        # this process's trials only (see `timeline`).
+        # Trial id -> [{"tuner_id", "handed_out", "ended", "predicted_macs"}]
+        # (`time.time()` seconds), this process's trials only (see `timeline`).
         self._timeline = {}
 
         # Keras Tuner turns `seed=None` (and `seed=0`) into a random seed.
@@ -367,7 +367,8 @@ class NSGA2Oracle(keras_tuner.Oracle):
 
         A list of dicts (`trial_id`, `tuner_id`, `generation`, `handed_out`,
         `ended`: `time.time()` seconds; `ended` is `None` for a run taken
-        from a worker that went away), in hand-out order. What
+        from a worker that went away; `predicted_macs`: the training cost
+        the hand-out order used, or `None`), in hand-out order. What
         `benchmarks/distributed_search.py` measures idle shares on.
         """
         generations = {e.trial_id: e.generation for e in self._archive}
@@ -468,8 +469,14 @@ class NSGA2Oracle(keras_tuner.Oracle):
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
             self._heard[trial.trial_id] = time.monotonic()
+            record = next(
+                (r for r in self._offspring if r.trial_id == trial.trial_id),
+                None,
+            )
+            cost = None if record is None else self._predicted_cost(record)
             self._timeline.setdefault(trial.trial_id, []).append(
-                {"tuner_id": tuner_id, "handed_out": time.time(), "ended": None})
+                {"tuner_id": tuner_id, "handed_out": time.time(), "ended": None,
+                 "predicted_macs": cost})
         elif self._dirty:
             # `Oracle.create_trial` saves only RUNNING trials, but cache hits
             # and prechecks may have advanced the search.
@@ -556,9 +563,7 @@ class NSGA2Oracle(keras_tuner.Oracle):
         while True:
             if self._finished or self._budget_spent():
                 return {"status": TrialStatus.STOPPED}
-            record = next(
-                (r for r in self._offspring if r.state == "queued"), None
-            )
+            record = self._next_queued()
             if record is None:
                 if self._requeue_orphans():
                     continue
@@ -572,6 +577,40 @@ class NSGA2Oracle(keras_tuner.Oracle):
             record.state = "pending"
             record.trial_id = trial_id
             return {"status": TrialStatus.RUNNING, "values": dict(record.values)}
+
+    def _next_queued(self):
+        """The queued record to hand out next: the costliest to train first.
+
+        With several workers a generation ends when its last trial does, so
+        the generation is handed out longest first (the classic LPT rule for
+        list scheduling): the short trials fill the workers' gaps at the
+        barrier instead of a long one starting last. The training cost is
+        predicted by the candidate's static MACs (its full network, as
+        `static_costs` gives them, memoised). The order does not change any
+        result (each candidate trains with its own seed and NSGA-II ranks
+        the generation as a whole); where the trial budget ends inside this
+        generation, or no `static_costs` is known, the bred order is kept,
+        so a truncated generation is not biased toward large candidates.
+        """
+        queued = [r for r in self._offspring if r.state == "queued"]
+        if len(queued) < 2:
+            return queued[0] if queued else None
+        if self.max_trials is not None and (
+            self.max_trials - self._issued < len(queued)
+        ):
+            return queued[0]
+        costs = [self._predicted_cost(r) for r in queued]
+        if any(c is None for c in costs):
+            return queued[0]
+        # Ties keep the bred order.
+        return queued[max(range(len(queued)), key=lambda i: (costs[i], -i))]
+
+    def _predicted_cost(self, record):
+        """The record's full-network static MACs, or None if unknown."""
+        if record.key in self._cache:
+            return 0.0  # Served from the cache: costs nothing.
+        costs = self._preselection.costs(record.key, record.values)
+        return float(costs[-1]) if costs else None
 
     def score_trial(self, trial):
         """Sets `trial.score` to the trial's accuracy (NaN if unusable).

@@ -14,6 +14,7 @@ from keras_nachos.search import admissible_hypervolume
 from keras_nachos.search import non_dominated
 from tests.search.testing_utils import MAX_MACS
 from tests.search.testing_utils import MIN_ACCURACY
+from tests.search.testing_utils import RESOLUTION
 from tests.search.testing_utils import build_space
 from tests.search.testing_utils import evaluate
 from tests.search.testing_utils import key_of
@@ -388,3 +389,69 @@ def test_oracle(kwargs, argument):
     options = {"population_size": 4, "generations": 2}
     options.update(kwargs)
     assert_invalid(argument, NSGA2Oracle, **options)
+
+
+def _full_macs(values):
+    """Static costs for the synthetic space: the full network's MACs."""
+    return [sum(
+        values[f"depth_{i}"] * values[f"width_{i}"] ** 2 * RESOLUTION[i] ** 2
+        for i in range(4)
+    )]
+
+
+def _hand_out(directory, **kwargs):
+    """The values of the first generation, as 8 workers are handed them."""
+    space = keras_tuner.HyperParameters()
+    build_space(space)
+    oracle = NSGA2Oracle(
+        population_size=8, generations=2, hyperparameters=space, seed=4,
+        **kwargs,
+    )
+    oracle._set_project_dir(str(directory), "hand_out")
+    oracle.verbose = 0
+    values = []
+    for i in range(8):
+        trial = oracle.create_trial(f"worker{i}")
+        if trial.status != "RUNNING":
+            break
+        values.append(dict(trial.hyperparameters.values))
+    return values, oracle
+
+
+def test_a_generation_is_handed_out_costliest_first(tmp_path):
+    bred, _ = _hand_out(tmp_path / "bred")
+    ordered, oracle = _hand_out(tmp_path / "ordered", static_costs=_full_macs)
+    assert sorted(map(key_of, ordered)) == sorted(map(key_of, bred))
+    costs = [_full_macs(v)[0] for v in ordered]
+    assert costs == sorted(costs, reverse=True)
+    assert [_full_macs(v)[0] for v in bred] != costs  # Not sorted as bred.
+    # The timeline says which cost the order used.
+    assert [r["predicted_macs"] for r in oracle.timeline()] == costs
+    # The budget ends inside the generation: the bred order, unbiased.
+    truncated, _ = _hand_out(
+        tmp_path / "truncated", static_costs=_full_macs, max_trials=6
+    )
+    assert list(map(key_of, truncated)) == list(map(key_of, bred[:6]))
+
+
+def test_the_hand_out_order_changes_no_result(tmp_path):
+    def outcome(oracle):
+        return sorted(
+            (e["generation"], key_of(e["values"]), e["accuracy"], e["macs"])
+            for e in oracle.archive
+        )
+
+    bred, _ = run_search(tmp_path / "bred", generations=3)
+    ordered, _ = run_search(
+        tmp_path / "ordered", generations=3, static_costs=_full_macs
+    )
+    assert len(ordered.archive) == 24
+    assert outcome(ordered) == outcome(bred)
+    assert [
+        (key_of(e["values"]), e["accuracy"], e["macs"])
+        for e in ordered.admissible_front()
+    ] == [
+        (key_of(e["values"]), e["accuracy"], e["macs"])
+        for e in bred.admissible_front()
+    ]
+    assert ordered.hypervolume_history == bred.hypervolume_history
