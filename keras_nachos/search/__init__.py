@@ -24,3 +24,4 @@ from keras_nachos.search.pareto import non_dominated
 from keras_nachos.search.records import candidate_key
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
+from keras_nachos.search.supernet import Supernet
