@@ -43,7 +43,20 @@ SEARCH_DEFAULTS = {
     "threshold_mode": "calibrated",
     "max_flash_bytes": None,
     "max_ram_bytes": None,
+    "supernet": None,
+    "finetune_epochs": None,
 }
+# `keras-nachos supernet train`: the data and the space as for a search, and
+# its own training settings.
+DATA_KEYS = ("dataset", "data_dir", "validation_split", "max_samples",
+             "image_size", "seed")
+SPACE_KEYS = ("stage_widths", "depths", "kernel_sizes", "expansion_ratios",
+              "head_types", "confidence")
+SUPERNET_DEFAULTS = dict(
+    {k: SEARCH_DEFAULTS[k] for k in DATA_KEYS + SPACE_KEYS},
+    threshold_mode="calibrated", epochs=20, batch_size=64,
+    learning_rate=3e-3, num_random=2,
+)
 REQUIRED_FOR_NEW = ("min_accuracy", "max_macs")
 # Values of configs written before the key was stored.
 LEGACY_DEFAULTS = {"preselect": 1}
@@ -158,6 +171,20 @@ def check_search_arguments(given):
         elif key in ("generations", "preselect", "epochs", "batch_size"):
             if value < 1:
                 raise _invalid(flag, "a positive integer", value)
+        elif key in ("finetune_epochs", "num_random"):
+            if value is not None and value < 0:
+                raise _invalid(flag, "a non-negative integer", value)
+        elif key == "learning_rate":
+            if not (value > 0 and math.isfinite(value)):
+                raise _invalid(flag, "a positive float", value)
+        elif key == "supernet":
+            if value is not None and not (
+                os.path.isfile(value) and value.endswith(".keras")
+            ):
+                raise _invalid(
+                    flag, "a .keras file written by `keras-nachos supernet "
+                    "train`", value,
+                )
         elif key == "max_samples":
             if value is not None and value < 2:
                 raise _invalid(flag, "an integer >= 2", value)
@@ -255,6 +282,82 @@ def resolve_search_config(out, given, overwrite):
     return config, False
 
 
+def _stored_config(out):
+    path = os.path.join(out, "search_config.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def supernet_sidecar(path):
+    """The arguments a supernet was trained with (`PATH.json` beside
+    `PATH.keras`), or None when there is none."""
+    sidecar = path[: -len(".keras")] + ".json"
+    if not os.path.exists(sidecar):
+        return None
+    try:
+        with open(sidecar) as f:
+            return json.load(f)["config"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise UsageError(
+            f"{sidecar} is damaged ({error}): restore it, or give the data "
+            "and space arguments the supernet was trained with (and delete "
+            "the file)."
+        ) from None
+
+
+def supernet_arguments(given):
+    """A search's arguments with those of its supernet filled in.
+
+    The data and space arguments not given are the supernet's (from its
+    `.json`); one given with another value is refused (another split would
+    put validation images among the supernet's training images). The data
+    split's seed is the supernet's (`data_seed`), so `--seed` only seeds the
+    search.
+    """
+    trained = supernet_sidecar(given["supernet"])
+    given = dict(given, supernet=os.path.abspath(given["supernet"]))
+    if trained is None:
+        return given
+    differ = [
+        f"--{k.replace('_', '-')} {json.dumps(given[k])} (supernet: "
+        f"{json.dumps(trained.get(k))})"
+        for k in DATA_KEYS + SPACE_KEYS
+        if k != "seed" and k in given and json.dumps(given[k]) != json.dumps(
+            trained.get(k))
+    ]
+    if differ:
+        raise UsageError(
+            f"--supernet {given['supernet']} was trained with other "
+            f"arguments: {'; '.join(differ)}. Leave them out (they default "
+            "to the supernet's), or train a supernet for these."
+        )
+    for key in DATA_KEYS + SPACE_KEYS:
+        if key != "seed" and key not in given and key in trained:
+            given[key] = trained[key]
+    given["data_seed"] = trained.get("seed", 0)
+    return given
+
+
+def check_supernet_arguments(args):
+    """`keras-nachos supernet train`: its checked options."""
+    given = _given(args, tuple(SUPERNET_DEFAULTS))
+    check_search_arguments(given)
+    out = args.out
+    if not out.endswith(".keras"):
+        raise _invalid("--out", "a file name ending in .keras", out)
+    if os.path.exists(out) and not args.overwrite:
+        raise UsageError(
+            f"{out} exists: choose another --out, or pass --overwrite to "
+            "replace it."
+        )
+    config = dict(SUPERNET_DEFAULTS)
+    config.update(given)
+    return {"out": out, "config": config, "verbose": args.verbose}
+
+
 def _differences(stored, given):
     def normal(value):
         if isinstance(value, (list, tuple)):
@@ -292,12 +395,7 @@ SEARCH_KEYS = tuple(SEARCH_DEFAULTS) + REQUIRED_FOR_NEW
 
 def _add_search_arguments(parser):
     s = argparse.SUPPRESS
-    parser.add_argument("--dataset", default=s,
-                        help="fashion_mnist (Debian's dataset-fashion-mnist), "
-                             "digits (scikit-learn) or a tensorflow-datasets "
-                             "name prepared in --data-dir "
-                             "(default fashion_mnist)")
-    parser.add_argument("--data-dir", default=s)
+    _add_data_and_space_arguments(parser)
     parser.add_argument("--min-accuracy", type=float, default=s,
                         help="the accuracy floor A_min (required for a new search)")
     parser.add_argument("--max-macs", type=float, default=s,
@@ -317,8 +415,29 @@ def _add_search_arguments(parser):
                              "surplus is screened (first exit over --max-macs) "
                              "and ranked by a surrogate before training "
                              "(default 4)")
-    parser.add_argument("--epochs", type=int, default=s, help="default 1")
+    parser.add_argument("--epochs", type=int, default=s,
+                        help="training epochs per candidate (default 1; with "
+                             "--supernet: of the front's fine-tuning)")
     parser.add_argument("--batch-size", type=int, default=s, help="default 128")
+    parser.add_argument("--threshold-mode", choices=THRESHOLD_MODES, default=s)
+    parser.add_argument("--supernet", default=s, metavar="PATH",
+                        help="score candidates on the weights of this "
+                             "supernet (`keras-nachos supernet train`), then "
+                             "fine-tune the admissible front; the data and "
+                             "space arguments default to the supernet's")
+    parser.add_argument("--finetune-epochs", type=int, default=s,
+                        help="with --supernet: epochs of fine-tuning per front "
+                             "candidate (0: none; default --epochs)")
+
+
+def _add_data_and_space_arguments(parser):
+    s = argparse.SUPPRESS
+    parser.add_argument("--dataset", default=s,
+                        help="fashion_mnist (Debian's dataset-fashion-mnist), "
+                             "digits (scikit-learn) or a tensorflow-datasets "
+                             "name prepared in --data-dir "
+                             "(default fashion_mnist)")
+    parser.add_argument("--data-dir", default=s)
     parser.add_argument("--seed", type=int, default=s, help="default 0")
     parser.add_argument("--validation-split", type=float, default=s,
                         help="default 0.1")
@@ -334,7 +453,6 @@ def _add_search_arguments(parser):
                         help=f"among {','.join(HEAD_TYPES)}")
     parser.add_argument("--confidence", action="store_const", const=True,
                         default=s)
-    parser.add_argument("--threshold-mode", choices=THRESHOLD_MODES, default=s)
 
 
 FORMATS = ("keras", "litert")
@@ -568,6 +686,28 @@ def build_parser():
                              metavar="LIST",
                              help="pin this process to these CPU cores")
 
+    supernet = sub.add_parser(
+        "supernet", help="train a weight-sharing supernet of a search space")
+    supernet_sub = supernet.add_subparsers(dest="action", required=True,
+                                           parser_class=_Parser)
+    train = supernet_sub.add_parser(
+        "train", help="train the supernet once (then `search --supernet`)")
+    _add_data_and_space_arguments(train)
+    train.add_argument("--out", required=True, metavar="PATH.keras",
+                       help="the supernet file (its arguments go to PATH.json)")
+    train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
+                       help="default 20")
+    train.add_argument("--batch-size", type=int, default=argparse.SUPPRESS,
+                       help="default 64")
+    train.add_argument("--learning-rate", type=float,
+                       default=argparse.SUPPRESS, help="Adam's, default 3e-3")
+    train.add_argument("--num-random", type=int, default=argparse.SUPPRESS,
+                       help="random subnets per step besides the largest and "
+                            "the smallest (default 2)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing supernet file")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+
     report = sub.add_parser("report", help="print the admissible front, plot it")
     report.add_argument("dir")
     report.add_argument("--no-test", dest="test", action="store_false",
@@ -641,12 +781,26 @@ def parse(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "search":
         cluster = check_cluster_arguments(args)
+        given = _given(args, SEARCH_KEYS)
+        if given.get("finetune_epochs") is not None and "supernet" not in given:
+            stored = _stored_config(args.out)
+            if not (stored or {}).get("supernet"):
+                raise _invalid(
+                    "--finetune-epochs", "to be given with --supernet (a "
+                    "from-scratch search has nothing to fine-tune)",
+                    given["finetune_epochs"],
+                )
+        if given.get("supernet") is not None:
+            check_search_arguments({"supernet": given["supernet"]})
+            given = supernet_arguments(given)
         config, resumed = resolve_search_config(
-            args.out, _given(args, SEARCH_KEYS), args.overwrite
+            args.out, given, args.overwrite
         )
         return "search", {"out": args.out, "config": config, "resumed": resumed,
                           "overwrite": args.overwrite, "verbose": args.verbose,
                           "cluster": cluster}
+    if args.command == "supernet":
+        return "supernet_train", check_supernet_arguments(args)
     if args.command == "report":
         if not os.path.exists(os.path.join(args.dir, "search_config.json")):
             raise _invalid(

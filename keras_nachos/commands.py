@@ -17,7 +17,8 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionErro
 
 
 def load_dataset(config):
-    """The data set of a search configuration."""
+    """The data set of a search configuration (split with `data_seed`, the
+    seed of its supernet's data, when it has one; else with `seed`)."""
     from keras_nachos import datasets
 
     return datasets.load(
@@ -25,7 +26,7 @@ def load_dataset(config):
         validation_split=config["validation_split"],
         max_samples=config.get("max_samples"),
         image_size=config.get("image_size"),
-        seed=config["seed"],
+        seed=config.get("data_seed", config["seed"]),
         data_dir=config.get("data_dir"),
     )
 
@@ -124,6 +125,8 @@ def _run_search(out, config, resumed, overwrite, verbose=1, cluster=None):
             epochs=config["epochs"],
             batch_size=config["batch_size"],
             verbose=verbose,
+            **({"finetune_epochs": config.get("finetune_epochs")}
+               if config.get("supernet") else {}),
         )
     finally:
         _stop_workers(processes)
@@ -237,6 +240,54 @@ def search(out, config, resumed, overwrite, verbose=1, cluster=None):
     """`keras-nachos search`: runs (or resumes) a search, writes its results
     (a distributed worker trains its trials and writes nothing)."""
     return _run_search(out, config, resumed, overwrite, verbose, cluster)[0]
+
+
+def supernet_train(out, config, verbose=1):
+    """`keras-nachos supernet train`: trains a supernet of the configured
+    space on the training split, writes `out` (.keras) and its arguments
+    beside it (`.json`, which `search --supernet` reads)."""
+    import keras
+
+    from keras_nachos.search import Supernet
+    from keras_nachos.search.state_files import write_json_atomically
+
+    data = load_dataset(config)  # Before anything is written.
+    space = space_for(data, config)
+    supernet = Supernet(space, num_random=config["num_random"],
+                        seed=config["seed"])
+    print(
+        f"Supernet: {supernet.count_params():,} weights, "
+        f"{len(supernet.heads)} shared heads, on {config['dataset']} "
+        f"({len(data.train[1])} train / {len(data.validation[1])} "
+        f"validation), {config['epochs']} epochs",
+        flush=True,
+    )
+    supernet.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
+    start = time.time()
+    history = supernet.fit(
+        *data.train, validation_data=data.validation, epochs=config["epochs"],
+        batch_size=config["batch_size"], verbose=verbose if verbose < 2 else 2,
+    )
+    seconds = time.time() - start
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    supernet.save(out)
+    write_json_atomically(out[: -len(".keras")] + ".json", {
+        "config": config,
+        "space": space.get_config(),
+        "train_seconds": seconds,
+        "history": {k: [float(v) for v in vs]
+                    for k, vs in history.history.items()},
+    }, indent=2)
+    last = {k: v[-1] for k, v in history.history.items()}
+    print(
+        f"Wrote {out} (trained in {seconds:.0f} s; validation accuracy of the "
+        f"largest subnet {last.get('val_largest_accuracy', float('nan')):.4f},"
+        f" of the smallest {last.get('val_smallest_accuracy', float('nan')):.4f}"
+        " with the largest one's batch-norm statistics)",
+        flush=True,
+    )
+    return supernet
 
 
 def report(out, test=True):

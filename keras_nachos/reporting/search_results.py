@@ -28,6 +28,14 @@ def front_rows(tuner):
                 "rule": s.get("rule", "max_probability"),
             }
         )
+        if "finetuned" in s:
+            tuned = s["finetuned"]
+            rows[-1]["finetuned"] = {
+                key: tuned.get(key)
+                for key in ("accuracy", "expected_macs", "admissible",
+                            "thresholds", "exit_fractions", "finetune_epochs")
+            }
+            rows[-1]["finetuned_model_path"] = s["finetuned_model_path"]
     return rows
 
 
@@ -51,6 +59,14 @@ def evaluate_on_test(rows, data):
         )
         row["test_accuracy"] = result.accuracy(data.test[1])
         row["test_expected_macs"] = result.expected_macs
+        tuned = row.get("finetuned")
+        if tuned and os.path.exists(row["finetuned_model_path"]):
+            model = keras.models.load_model(row["finetuned_model_path"])
+            result = model.predict_early_exit(
+                data.test[0], tuned["thresholds"], rule=row["rule"]
+            )
+            tuned["test_accuracy"] = result.accuracy(data.test[1])
+            tuned["test_expected_macs"] = result.expected_macs
 
 
 def write_results(out, tuner, config, data=None, test=True):
@@ -107,4 +123,26 @@ def format_front(rows, results):
             f"{r['solution']:>3} {r['trial_id']:>6} {r['accuracy']:>8.4f} "
             f"{r['expected_macs']:>13,.0f} {test_acc:>9} {test_macs:>13}  {fractions}"
         )
+    tuned_rows = [r for r in rows if r.get("finetuned")]
+    if tuned_rows:
+        lines.append(
+            "Inherited weights above; after fine-tuning "
+            f"({tuned_rows[0]['finetuned']['finetune_epochs']} epochs, "
+            "thresholds calibrated again):"
+        )
+        lines.append(
+            f"{'#':>3} {'trial':>6} {'val acc':>8} {'val E[MACs]':>13} "
+            f"{'test acc':>9} {'test E[MACs]':>13}  admissible"
+        )
+        for r in tuned_rows:
+            t = r["finetuned"]
+            test_acc = ("-" if t.get("test_accuracy") is None
+                        else f"{t['test_accuracy']:.4f}")
+            test_macs = ("-" if t.get("test_expected_macs") is None
+                         else f"{t['test_expected_macs']:,.0f}")
+            lines.append(
+                f"{r['solution']:>3} {r['trial_id']:>6} {t['accuracy']:>8.4f} "
+                f"{t['expected_macs']:>13,.0f} {test_acc:>9} {test_macs:>13}  "
+                f"{'yes' if t['admissible'] else 'no'}"
+            )
     return "\n".join(lines)

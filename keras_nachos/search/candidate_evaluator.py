@@ -209,7 +209,10 @@ class CandidateEvaluator:
             np.random.set_state(numpy_state)
 
     def build_and_compile(self, values):
-        model = self.space.build(values)
+        return self.compile_model(self.space.build(values))
+
+    def compile_model(self, model):
+        """Compiles a candidate with the search's optimizer and exit losses."""
         optimizer = keras.optimizers.Adam(self.learning_rate)
         if self.space.confidence:
             options = {"max_macs": self.max_macs, **self.loss_options}
@@ -238,10 +241,12 @@ class CandidateEvaluator:
         metrics["train_seconds"] = time.time() - start
         return metrics, model
 
-    def score(self, model, values):
-        """Objectives of a trained candidate on the validation split."""
+    def score(self, model, values, outputs=None):
+        """Objectives of a trained candidate on the validation split
+        (`outputs`: its exits' outputs there, when already computed)."""
         x_val, y_val = self.validation_data
-        outputs = model.predict_exits(x_val, batch_size=512)
+        if outputs is None:
+            outputs = model.predict_exits(x_val, batch_size=512)
         costs = model.exit_macs
         k = model.num_classes
         if self.space.threshold_mode == "genes":

@@ -10,6 +10,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.engine import trial as trial_module
 
+from keras_nachos.checks import check_int
 from keras_nachos.constraints import check_constraints
 from keras_nachos.constraints import check_device_budget
 from keras_nachos.errors import invalid_type
@@ -17,6 +18,7 @@ from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.candidate_evaluator import default_rule
+from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nsga2_oracle import NSGA2Oracle
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
@@ -37,6 +39,9 @@ TUNER_FILE = "tuner0.json"
 MAX_IDLE_WAIT = 1.0
 # Written by a distributed chief when it ends: `NSGA2Oracle.timeline()`.
 TIMELINE_FILE = "timeline.json"
+# With a supernet: the fine-tuned figures and model of a front candidate.
+FINETUNED_FILE = "finetuned.json"
+FINETUNED_MODEL_FILE = "eenn_finetuned.keras"
 
 
 def distributed_role():
@@ -91,6 +96,13 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             dropped before training, like those over `max_macs`.
         max_ram_bytes: Optional positive number: likewise for the largest
             stage's TFLite Micro arena (RAM).
+        supernet: Optional trained `Supernet` of `search_space`, or the path
+            of a saved one: candidates are then scored on inherited weights
+            (`InheritedEvaluator`: batch norm re-estimated, thresholds
+            calibrated, no training), so far more of them fit in the same
+            time, and the admissible front is fine-tuned at the end
+            (`search(..., finetune_epochs=...)`). The front then reports both
+            figures (`"finetuned"` in a solution).
         trial_timeout: Optional positive number of seconds (distributed
             search): a trial whose worker is silent that long is given to
             another worker (see `NSGA2Oracle`). Workers say they are alive
@@ -123,10 +135,12 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         max_flash_bytes=None,
         max_ram_bytes=None,
         trial_timeout=None,
+        supernet=None,
         **kwargs,
     ):
         if not isinstance(search_space, SearchSpace):
             raise invalid_type("search_space", "a SearchSpace", search_space)
+        self.supernet = _supernet_of(supernet, search_space)
         min_accuracy, max_macs = check_constraints(
             min_accuracy, max_macs, required=True
         )
@@ -177,29 +191,38 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self._trials_done_at_start = 0
 
     # ------------------------------------------------------------------
-    def search(self, x, y, validation_data, epochs=1, batch_size=128, verbose=1):
+    def search(self, x, y, validation_data, epochs=1, batch_size=128, verbose=1,
+               finetune_epochs=None):
         """Runs the search.
 
         Args:
             x, y: Training arrays (the candidates' training split).
             validation_data: Tuple `(x_val, y_val)`: objectives and thresholds
                 are measured there only; keep the test split for the end.
-            epochs: Integer, training epochs per candidate.
+            epochs: Integer, training epochs per candidate (with a supernet:
+                nothing is trained per candidate; the default of
+                `finetune_epochs`).
             batch_size: Integer.
             verbose: `0`, `1` (a progress line per trial, default) or `2`
                 (also Keras' training logs).
+            finetune_epochs: With a supernet: epochs of fine-tuning of each
+                admissible Pareto-optimal candidate once the search is done
+                (`0`: none). Defaults to `epochs`. A resumed search
+                fine-tunes only those not fine-tuned yet.
         """
         if not (isinstance(validation_data, (tuple, list))
                 and len(validation_data) == 2):
             raise invalid_value(
                 "validation_data", "a tuple (x_val, y_val)", validation_data
             )
-        self.evaluator = CandidateEvaluator(
-            self.search_space,
-            (x, y),
-            tuple(validation_data),
-            self.min_accuracy,
-            self.max_macs,
+        if finetune_epochs is not None:
+            if self.supernet is None:
+                raise invalid_value(
+                    "finetune_epochs", "None without a supernet (candidates "
+                    "are trained from scratch)", finetune_epochs,
+                )
+            check_int("finetune_epochs", finetune_epochs, min_value=0)
+        options = dict(
             epochs=epochs,
             batch_size=batch_size,
             verbose=2 if verbose == 2 else 0,
@@ -207,6 +230,17 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             max_ram_bytes=self.max_ram_bytes,
             **self.evaluator_options,
         )
+        if self.supernet is None:
+            self.evaluator = CandidateEvaluator(
+                self.search_space, (x, y), tuple(validation_data),
+                self.min_accuracy, self.max_macs, **options,
+            )
+        else:
+            self.evaluator = InheritedEvaluator(
+                self.supernet, (x, y), tuple(validation_data),
+                self.min_accuracy, self.max_macs, **options,
+            )
+        self._finetune_epochs = epochs if finetune_epochs is None else finetune_epochs
         self.evaluation = CachedEvaluation(self.evaluator)
         self._verbose = verbose
         self._search_start = time.time()
@@ -215,8 +249,41 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             self._trials_done_at_start = len(self._finished_trials())
         if self.role == "chief":
             self._serve()
+        else:
+            self._run_trials()
+        if self.supernet is not None and self.role != "worker":
+            self._finetune_front()
+
+    def _finetune_front(self):
+        """Fine-tunes every admissible Pareto-optimal candidate (not done
+        yet) and records its figures beside the inherited ones."""
+        epochs = self._finetune_epochs
+        if not epochs:
             return
-        self._run_trials()
+        front = self.oracle.admissible_front()
+        for i, record in enumerate(front):
+            trial_dir = self.get_trial_dir(record["trial_id"])
+            path = os.path.join(trial_dir, FINETUNED_FILE)
+            if os.path.exists(path):
+                continue
+            start = time.time()
+            metrics, model = self.evaluator.finetune(record["values"], epochs)
+            os.makedirs(trial_dir, exist_ok=True)
+            model.save(os.path.join(trial_dir, FINETUNED_MODEL_FILE))
+            metrics.pop("curve", None)
+            metrics["admissible"] = bool(
+                metrics["accuracy"] >= self.min_accuracy
+                and metrics["expected_macs"] <= self.max_macs
+            )
+            write_json_atomically(path, metrics)
+            if getattr(self, "_verbose", 1):
+                print(
+                    f"[fine-tune {i + 1}/{len(front)}] trial "
+                    f"{record['trial_id']}: accuracy {record['accuracy']:.4f}"
+                    f" -> {metrics['accuracy']:.4f}, expected_macs "
+                    f"{record['macs']:,.0f} -> {metrics['expected_macs']:,.0f}"
+                    f" ({time.time() - start:.1f} s)", flush=True,
+                )
 
     def _run_trials(self):
         """`BaseTuner.search`'s loop, in one process or on a worker, with a
@@ -471,6 +538,16 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             }
         )
         solution.pop("curve", None)
+        finetuned = os.path.join(trial_dir, FINETUNED_FILE)
+        if os.path.exists(finetuned):
+            solution["finetuned"] = read_json(
+                finetuned, what="a fine-tuned candidate's figures",
+                remedy="delete it: the search fine-tunes the candidate again "
+                "when it is resumed",
+            )
+            solution["finetuned_model_path"] = os.path.join(
+                trial_dir, FINETUNED_MODEL_FILE
+            )
         return solution
 
     def _rule_name(self):
@@ -550,6 +627,30 @@ def _keep_resumable(kwargs):
         os.path.exists(tuner_file)
     ):
         write_json_atomically(tuner_file, {})
+
+
+def _supernet_of(supernet, space):
+    """The `Supernet` argument of a search (an instance or a path)."""
+    if supernet is None:
+        return None
+    from keras_nachos.search.supernet import Supernet
+    from keras_nachos.search.supernet import load_supernet
+
+    if not isinstance(supernet, Supernet):
+        supernet = load_supernet(supernet)
+    def architecture(config):
+        # The threshold mode is the search's, not the network's.
+        return {k: v for k, v in config.items() if k != "threshold_mode"}
+
+    if architecture(supernet.space.get_config()) != architecture(
+        space.get_config()
+    ):
+        raise invalid_value(
+            "supernet", "a supernet of the search's space (trained on "
+            "`SearchSpace(**config)` with the same config)",
+            supernet.space.get_config(),
+        )
+    return supernet
 
 
 def _hms(seconds):

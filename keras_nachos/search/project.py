@@ -96,6 +96,7 @@ class SearchProject:
             max_ram_bytes=config.get("max_ram_bytes"),
             seed=config["seed"],
             trial_timeout=trial_timeout,
+            supernet=config.get("supernet"),
             directory=self.directory,
             project_name=PROJECT,
             overwrite=overwrite,

@@ -732,3 +732,26 @@ def _head_input_shape(head):
     if shapes:
         return tuple(next(iter(shapes.values())))
     raise ValueError(f"The head `{head.name}` is not built.")
+
+
+def load_supernet(path):
+    """Loads a `Supernet` saved with `supernet.save(path)` (a .keras file).
+
+    Raises:
+        ValueError: naming `supernet` and the path, for a missing file or a
+            file that holds another model.
+    """
+    import os
+
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
+        raise invalid_value(
+            "supernet", "a Supernet or the path of one saved with "
+            "`Supernet.save` (`keras-nachos supernet train` writes one)", path,
+        )
+    model = keras.models.load_model(path)
+    if not isinstance(model, Supernet):
+        raise invalid_value(
+            "supernet", f"a saved Supernet (the file holds a "
+            f"{type(model).__name__})", path,
+        )
+    return model
