@@ -283,8 +283,7 @@ def supernet_train(out, config, verbose=1):
     print(
         f"Wrote {out} (trained in {seconds:.0f} s; validation accuracy of the "
         f"largest subnet {last.get('val_largest_accuracy', float('nan')):.4f},"
-        f" of the smallest {last.get('val_smallest_accuracy', float('nan')):.4f}"
-        " with the largest one's batch-norm statistics)",
+        f" of the smallest {last.get('val_smallest_accuracy', float('nan')):.4f})",
         flush=True,
     )
     return supernet

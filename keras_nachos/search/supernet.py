@@ -402,15 +402,18 @@ class Supernet(keras.Model):
         return self._update_trackers(total, y, final, small_final)
 
     def test_step(self, data):
-        """Largest and smallest subnets on the data, with the moving batch-norm
-        statistics (the largest subnet's)."""
+        """Largest and smallest subnets on the data: the largest with the
+        moving batch-norm statistics (its own), the smallest with each
+        batch's statistics (the moving ones are not its own; a batch's are
+        what re-estimation would give, up to the batch's noise)."""
         x, y = data[0], data[1]
         y = ops.reshape(ops.cast(y, "int32"), (-1,))
         final, heads = self._forward(
             x, ops.convert_to_tensor(self.largest_encoding()), tuple(self.heads)
         )
         small, _ = self._forward(
-            x, ops.convert_to_tensor(self.smallest_encoding()), ()
+            x, ops.convert_to_tensor(self.smallest_encoding()), (),
+            training=True,
         )
         total = self._exit_loss(y, final, heads, soft=False)
         return self._update_trackers(total, y, final, small)
