@@ -60,9 +60,9 @@ from keras_nachos import datasets  # noqa: E402
 from keras_nachos.search import CandidateEvaluator  # noqa: E402
 from keras_nachos.search import InheritedEvaluator  # noqa: E402
 from keras_nachos.search import NachosSearch  # noqa: E402
-from keras_nachos.search import SearchSpace  # noqa: E402
 from keras_nachos.search import Supernet  # noqa: E402
 from keras_nachos.search import admissible_hypervolume  # noqa: E402
+from search_engines import make_space  # noqa: E402  (the same space)
 
 STAGES = ("supernet", "fidelity", "search", "reuse")
 
@@ -110,16 +110,6 @@ def parse_args(argv=None):
         args.population, args.supernet_population = 4, 8
         args.reuse_budgets, args.reuse_seconds = [args.max_macs], 60
     return args
-
-
-def make_space(data):
-    """The space of `benchmarks/search_engines.py`."""
-    return SearchSpace(
-        data.input_shape, data.num_classes,
-        stage_widths=[[8, 12], [12, 16], [16, 24]],
-        depths=(1, 2), kernel_sizes=(3, 5, 7), expansion_ratios=(2, 3, 4),
-        head_types=("global_pool", "sdn", "conv"), head_widths=(0, 32),
-    )
 
 
 def kendall_tau(a, b):
