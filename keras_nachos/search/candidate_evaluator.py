@@ -147,9 +147,14 @@ class CandidateEvaluator:
         if key not in self._static_costs:
             model = self.space.build(values)
             self._static_costs[key] = list(model.exit_macs)
+            self._keep_built(key, model)
             if self.max_flash_bytes is not None or self.max_ram_bytes is not None:
                 self._device_costs[key] = model.device_costs
         return list(self._static_costs[key])
+
+    def _keep_built(self, key, model):
+        """Hook for a model `static_costs` built (and would drop):
+        `InheritedEvaluator` keeps it to fill with inherited weights."""
 
     def device_costs(self, values):
         """The candidate's estimated int8 flash and RAM (`DeviceCosts`)."""

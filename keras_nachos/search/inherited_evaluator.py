@@ -1,5 +1,6 @@
 """Scoring candidates on weights inherited from a trained supernet."""
 
+import collections
 import math
 import time
 
@@ -7,6 +8,12 @@ from keras_nachos.checks import check_int
 from keras_nachos.errors import invalid_type
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.candidate_evaluator import released_custom_gradients
+from keras_nachos.search.records import candidate_key
+
+# Candidates built for their costs (the search screens and orders a whole
+# generation before it scores it) and kept to be filled with inherited
+# weights instead of being built a second time.
+MAX_KEPT_MODELS = 128
 
 
 class InheritedEvaluator(CandidateEvaluator):
@@ -46,6 +53,12 @@ class InheritedEvaluator(CandidateEvaluator):
                          min_accuracy, max_macs, **kwargs)
         self.supernet = supernet
         self.bn_samples = check_int("bn_samples", bn_samples, min_value=1)
+        self._built_models = collections.OrderedDict()
+
+    def _keep_built(self, key, model):
+        self._built_models[key] = model
+        while len(self._built_models) > MAX_KEPT_MODELS:
+            self._built_models.popitem(last=False)
 
     def __call__(self, values, callbacks=None):
         """Scores one candidate on inherited weights; returns its objectives
@@ -59,7 +72,8 @@ class InheritedEvaluator(CandidateEvaluator):
         outputs = supernet.predict_subnet(
             values, self.validation_data[0], batch_size=512
         )
-        model = supernet.extract(values)
+        built = self._built_models.pop(candidate_key(values), None)
+        model = supernet.extract(values, model=built)
         metrics = self.score(model, values, outputs=outputs)
         metrics["inherited"] = True
         metrics["train_seconds"] = time.time() - start

@@ -12,6 +12,7 @@ from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_batch_size
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
+from keras_nachos.models import EarlyExitModel
 from keras_nachos.search.blocks import BN_MOMENTUM
 from keras_nachos.search.elastic_layers import ElasticBatchNormalization
 from keras_nachos.search.elastic_layers import ElasticDepthwiseConv2D
@@ -549,7 +550,8 @@ class Supernet(keras.Model):
                 outputs[i].append(np.asarray(out))
         return [np.concatenate(o) for o in outputs]
 
-    def extract(self, values, x=None, batch_size=256, max_samples=2000):
+    def extract(self, values, x=None, batch_size=256, max_samples=2000,
+                model=None):
         """The candidate `values` as an `EarlyExitModel` with inherited weights.
 
         The model is `space.build(values)` (its `exit_macs` are the
@@ -564,6 +566,9 @@ class Supernet(keras.Model):
                 (`reestimate_batch_norm`); otherwise the current ones are
                 copied.
             batch_size, max_samples: Of the re-estimation.
+            model: Optional `space.build(values)` built already (for its
+                MACs, say): its weights are overwritten and it is returned,
+                instead of building the candidate again.
 
         Returns:
             An uncompiled `EarlyExitModel`.
@@ -573,7 +578,13 @@ class Supernet(keras.Model):
             self.reestimate_batch_norm(
                 values, x, batch_size=batch_size, max_samples=max_samples
             )
-        model = self.space.build(values)
+        if model is None:
+            model = self.space.build(values)
+        elif not isinstance(model, EarlyExitModel):
+            raise invalid_type(
+                "model", "an EarlyExitModel built by `space.build(values)`",
+                model,
+            )
         backbone = model.backbone
         own = {self.stem_conv.name: self.stem_conv, self.stem_bn.name: self.stem_bn,
                self.classifier.name: self.classifier}

@@ -85,6 +85,17 @@ def test_extracted_models_equal_the_subnet_path_and_cost_the_candidates_macs(
     assert len(supernet.heads) == 2 * 5
 
 
+def test_a_model_built_already_is_filled_in_place(trained):
+    space, supernet, x, _, _ = trained
+    values = candidates(space, supernet)[1]
+    built = space.build(values)
+    model = supernet.extract(values, x=x, model=built)
+    assert model is built
+    expected = supernet.predict_subnet(values, x, batch_size=64)
+    for a, b in zip(model.predict_exits(x, batch_size=64), expected):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+
+
 def test_subnets_differ_and_depth_skips_blocks(trained):
     space, supernet, x, _, _ = trained
     largest = supernet.largest_values()
@@ -216,4 +227,5 @@ def test_unsupported_spaces_and_bad_arguments_are_refused(trained):
     assert_invalid("x", supernet.reestimate_batch_norm, values, x[:0])
     assert_invalid("batch_size", supernet.predict_subnet, values, x,
                    batch_size=0)
+    assert_invalid("model", supernet.extract, values, model="model")
     assert_invalid("loss", supernet.compile, loss="mse")
