@@ -270,7 +270,7 @@ def supernet_search(space, supernet, data, args, seed, max_macs, budget,
 
     No pre-selection (`preselect=1`): ranking 4x the bred candidates costs a
     build of each for its MACs (~0.3 s), a good part of an inherited
-    evaluation (~1.5 s), where it pays for itself against a training.
+    evaluation (1.0-1.2 s), where it pays for itself against a training.
     """
     tuner = _TimedSearch(
         space, args.min_accuracy, max_macs,

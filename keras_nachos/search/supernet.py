@@ -574,17 +574,17 @@ class Supernet(keras.Model):
             An uncompiled `EarlyExitModel`.
         """
         values = self._candidate(values)
+        if model is not None and not isinstance(model, EarlyExitModel):
+            raise invalid_type(
+                "model", "an EarlyExitModel built by `space.build(values)`",
+                model,
+            )
         if x is not None:
             self.reestimate_batch_norm(
                 values, x, batch_size=batch_size, max_samples=max_samples
             )
         if model is None:
             model = self.space.build(values)
-        elif not isinstance(model, EarlyExitModel):
-            raise invalid_type(
-                "model", "an EarlyExitModel built by `space.build(values)`",
-                model,
-            )
         backbone = model.backbone
         own = {self.stem_conv.name: self.stem_conv, self.stem_bn.name: self.stem_bn,
                self.classifier.name: self.classifier}
