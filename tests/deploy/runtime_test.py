@@ -130,23 +130,31 @@ def test_requantising_maps_between_scales():
 
 def test_single_file_decides_on_ties_as_float64(trained, tmp_path):
     # Thresholds exactly at samples' scores, and one float64 ulp above them:
-    # the single file's float32 comparison must agree with the Keras runner.
+    # the single file's float32 comparison must agree with the float64
+    # decision on the host. The ties are taken on LiteRT's own scores (the
+    # stage files at batch 1): Keras' differ from them by an ulp on some
+    # CPUs, so a tie in Keras is not one in LiteRT.
     models, x, y = trained
     model = models["sdn"]
     rule = rules.get("max_probability")
-    S = exit_scores(model.predict_exits(x), rule, model.num_classes)
+    model.export_early_exit(tmp_path, [0.5, 0.5])
+    runtime = deploy.load(tmp_path)
+    on_host = deploy.load(tmp_path, single_file=False)
+    assert runtime.uses_single_file and not on_host.uses_single_file
+    S = exit_scores(on_host.run_stages(x, batch_size=1), rule, model.num_classes)
     at = [float(np.sort(S[:, i])[len(S) // 2]) for i in range(2)]
     above = [float(np.nextafter(t, 2.0)) for t in at]
-    model.export_early_exit(tmp_path, at)
-    runtime = deploy.load(tmp_path)
-    assert runtime.uses_single_file
-    for thresholds in (at, above):
-        expected = model.predict_early_exit(x, thresholds)
+    results = {}
+    for name, thresholds in (("at", at), ("above", above)):
+        expected = on_host.predict_early_exit(x, thresholds=thresholds)
         result = runtime.predict_early_exit(x, thresholds=thresholds)
         np.testing.assert_array_equal(result.exit_indices, expected.exit_indices)
+        results[name] = result.exit_indices
     # At the score itself the sample leaves; one ulp above it, it goes on.
-    assert np.sum(runtime.predict_early_exit(x, thresholds=at).exit_indices == 0) > \
-        np.sum(runtime.predict_early_exit(x, thresholds=above).exit_indices == 0)
+    assert np.sum(results["at"] == 0) > np.sum(results["above"] == 0)
+    # And both are Keras' decisions away from the ties.
+    keras_exits = model.predict_early_exit(x, at).exit_indices
+    assert np.mean(keras_exits == results["at"]) >= 0.95
 
 
 def test_float32_score_thresholds_keep_every_comparison():
