@@ -28,6 +28,7 @@ from keras_nachos.calibration.evaluation import evaluate_exit_outputs
 from keras_nachos.calibration.evaluation import evaluate_thresholds
 from keras_nachos.calibration.evaluation import exit_index
 from keras_nachos.calibration.evaluation import exit_indices
+from keras_nachos.calibration.guarantee import FloorGuarantee
 from keras_nachos.calibration.exit_tables import exit_scores
 from keras_nachos.calibration.exit_tables import exit_tables
 from keras_nachos.calibration.exit_tables import score_threshold_range

@@ -13,12 +13,16 @@ from keras_nachos.calibration.calibration_result import CalibrationResult
 from keras_nachos.calibration.curves import TradeOffPoint
 from keras_nachos.calibration.evaluation import check_tables
 from keras_nachos.calibration.evaluation import evaluate_thresholds
+from keras_nachos.calibration.evaluation import exit_index
 from keras_nachos.calibration.exit_tables import exit_tables
+from keras_nachos.calibration import guarantee as guarantee_module
+from keras_nachos.calibration.guarantee import FloorGuarantee
 from keras_nachos.calibration.trade_off_search import SEARCH_OPTIONS
 from keras_nachos.calibration.trade_off_search import TradeOffSearch
 from keras_nachos.constraints import check_constraints
 from keras_nachos.constraints import check_device_budget
 from keras_nachos.constraints import device_budget_excess
+from keras_nachos.constraints import _is_number
 from keras_nachos.constraints import normalised_violation
 from keras_nachos.costs import CONVENTIONS
 from keras_nachos.data_utils import dataset_arrays
@@ -88,6 +92,256 @@ def _infeasible_detail(cost, accuracy, under, above, min_accuracy, max_macs):
     return " ".join(parts)
 
 
+FLOOR_SEQUENCES = ("learned", "shared")
+
+
+def check_guarantee_options(
+    min_accuracy, max_accuracy_drop, floor_confidence, new_data_size,
+    curve_fraction, seed, floor_sequence="learned",
+):
+    """Validates the guarantee arguments of `calibrate_from_outputs`."""
+    if max_accuracy_drop is not None:
+        if not _is_number(max_accuracy_drop) or not 0.0 < max_accuracy_drop < 1.0:
+            raise invalid_value(
+                "max_accuracy_drop",
+                "a float in (0, 1), the accuracy below the final exit's "
+                "allowed (0.005 for half a point), or None",
+                max_accuracy_drop,
+            )
+        if min_accuracy is not None:
+            raise invalid_value(
+                "max_accuracy_drop",
+                "None when min_accuracy is given (one floor: absolute or "
+                f"relative; received min_accuracy={min_accuracy})",
+                max_accuracy_drop,
+            )
+        max_accuracy_drop = float(max_accuracy_drop)
+    if floor_confidence is not None:
+        if not _is_number(floor_confidence) or not 0.0 < floor_confidence < 1.0:
+            raise invalid_value(
+                "floor_confidence", "a float in (0, 1), e.g. 0.9, or None",
+                floor_confidence,
+            )
+        if min_accuracy is None and max_accuracy_drop is None:
+            raise invalid_value(
+                "floor_confidence",
+                "None unless a floor to guarantee is given (min_accuracy or "
+                "max_accuracy_drop)",
+                floor_confidence,
+            )
+        floor_confidence = float(floor_confidence)
+    if new_data_size is not None:
+        if isinstance(new_data_size, bool) or not isinstance(
+            new_data_size, (int, np.integer)
+        ) or new_data_size < 1:
+            raise invalid_value(
+                "new_data_size",
+                "a positive integer (the number of new samples the floor is "
+                "measured on) or None (the expected accuracy)",
+                new_data_size,
+            )
+        if floor_confidence is None:
+            raise invalid_value(
+                "new_data_size", "None unless floor_confidence is given",
+                new_data_size,
+            )
+        new_data_size = int(new_data_size)
+    if not _is_number(curve_fraction) or not 0.0 < curve_fraction < 1.0:
+        raise invalid_value(
+            "curve_fraction",
+            "a float in (0, 1), the share of the calibration samples that "
+            "learns the trade-off curve",
+            curve_fraction,
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise invalid_type("seed", "an integer", seed)
+    if floor_sequence not in FLOOR_SEQUENCES:
+        raise invalid_value("floor_sequence", '"learned" or "shared"', floor_sequence)
+    return max_accuracy_drop, floor_confidence, new_data_size
+
+
+def _floor_text(min_accuracy, max_accuracy_drop):
+    if min_accuracy is not None:
+        return f"min_accuracy={min_accuracy}"
+    return f"max_accuracy_drop={max_accuracy_drop}"
+
+
+def _check_enough_samples(
+    n, min_accuracy, max_accuracy_drop, confidence, new_data_size,
+    curve_fraction, floor_sequence="learned",
+):
+    """Raises, before any search, when `n` samples cannot certify anything."""
+    alpha = 1.0 - min_accuracy if min_accuracy is not None else max_accuracy_drop
+    need = guarantee_module.min_testing_samples(alpha, confidence, new_data_size)
+    if floor_sequence == "shared":
+        if n >= need:
+            return
+        raise ValueError(
+            f"Too few calibration samples for floor_confidence={confidence} "
+            f"with {_floor_text(min_accuracy, max_accuracy_drop)}: even with "
+            f"no error a guarantee needs at least {need:,}; received {n:,}. "
+            "Give more calibration data, or ask for a lower "
+            "floor_confidence or floor."
+        )
+    testing = n - int(round(curve_fraction * n))
+    if testing >= need and n - testing >= 1:
+        return
+    total = max(need, 2)
+    while total - int(round(curve_fraction * total)) < need or (
+        int(round(curve_fraction * total)) < 1
+    ):
+        total += 1
+    raise ValueError(
+        f"Too few calibration samples for floor_confidence={confidence} with "
+        f"{_floor_text(min_accuracy, max_accuracy_drop)}: even with no error "
+        f"a guarantee needs at least {need:,} testing samples, i.e. "
+        f"{total:,} calibration samples with curve_fraction={curve_fraction} "
+        f"(the share that learns the curve); received {n:,}. Give more "
+        "calibration data, or ask for a lower floor_confidence or floor."
+    )
+
+
+def _settings_outcomes(S, R, costs, settings, chunk=256):
+    """Per setting: correct count, harmed count and mean cost on `(S, R)`."""
+    n = R.shape[0]
+    rows = np.arange(n)[None, :]
+    final = R[:, -1][None, :]
+    correct, harmed, cost = [], [], []
+    for start in range(0, len(settings), chunk):
+        index = exit_index(S, settings[start : start + chunk])
+        right = R[rows, index]
+        correct.append(right.sum(axis=1))
+        harmed.append((final & ~right).sum(axis=1))
+        cost.append(costs[index].sum(axis=1) / n)
+    if not correct:
+        empty = np.zeros(0)
+        return empty.astype("int64"), empty.astype("int64"), empty
+    return np.concatenate(correct), np.concatenate(harmed), np.concatenate(cost)
+
+
+def _calibrate_guaranteed(
+    S, R, costs, score_range, min_accuracy, max_accuracy_drop, max_macs,
+    confidence, new_data_size, curve_fraction, seed, raise_if_infeasible,
+    search_options, floor_sequence="learned",
+):
+    """Learn-then-Test calibration (see `guarantee`).
+
+    Returns `(settings, chosen, feasible, guarantee)`: the curve learned on
+    the curve samples by increasing cost, the chosen index in it.
+    """
+    n = R.shape[0]
+    if floor_sequence == "shared":
+        return _test_sequence(
+            S, R, costs, _shared_sequence(S, score_range), np.zeros(0, "int64"),
+            np.arange(n), min_accuracy, max_accuracy_drop, max_macs, confidence,
+            new_data_size, raise_if_infeasible,
+        )
+    curve_idx, test_idx = guarantee_module.split_indices(n, curve_fraction, seed)
+    # The curve trades cost for what is guaranteed: correct samples for an
+    # absolute floor, samples not harmed (the final exit right, the early
+    # exit wrong) for a relative one, whose curve starts at "never exit
+    # early" (nothing harmed).
+    target = R if min_accuracy is not None else ~(R[:, -1:] & ~R)
+    search = TradeOffSearch(S[curve_idx], target[curve_idx], costs, score_range)
+    settings, _, _ = search.run(**search_options)
+    return _test_sequence(
+        S, R, costs, settings[::-1], curve_idx, test_idx, min_accuracy,
+        max_accuracy_drop, max_macs, confidence, new_data_size,
+        raise_if_infeasible,
+    )
+
+
+def _shared_sequence(S, score_range, max_points=1000):
+    """One threshold for every exit, from "never exit early" down."""
+    low, high = score_range
+    scores = np.unique(S)
+    if scores.size > max_points:
+        scores = np.unique(np.quantile(scores, np.linspace(0, 1, max_points)))
+    values = np.concatenate([[high], scores[::-1]])
+    values = values[(values >= low) & (values <= high)]
+    values = values[np.concatenate([[True], values[1:] < values[:-1]])]
+    return np.repeat(values[:, None], S.shape[1], axis=1)
+
+
+def _test_sequence(
+    S, R, costs, sequence, curve_idx, test_idx, min_accuracy,
+    max_accuracy_drop, max_macs, confidence, new_data_size,
+    raise_if_infeasible, outcomes=None,
+):
+    """Fixed-sequence testing of `sequence` (least risk first) on
+    `test_idx`; see `_calibrate_guaranteed`. `outcomes`: the
+    `_settings_outcomes` of `sequence` on `test_idx`, when known."""
+    n = R.shape[0]
+    nt = len(test_idx)
+    if outcomes is None:
+        outcomes = _settings_outcomes(S[test_idx], R[test_idx], costs, sequence)
+    correct, harmed, test_cost = outcomes
+    if min_accuracy is not None:
+        kind, alpha, bad = "min_accuracy", 1.0 - min_accuracy, nt - correct
+    else:
+        kind, alpha, bad = "max_accuracy_drop", max_accuracy_drop, harmed
+    p = guarantee_module.risk_p_values(bad, nt, alpha, new_data_size)
+    certified = guarantee_module.fixed_sequence(p, 1.0 - confidence)
+    budget = np.inf if max_macs is None else max_macs * (1 + 1e-12)
+    within = [j for j in range(certified) if test_cost[j] <= budget]
+
+    def bound(j):
+        return guarantee_module.risk_upper_bound(
+            bad[j], nt, confidence, new_data_size
+        )
+
+    if within:
+        chosen = min(within, key=lambda j: (test_cost[j], j))
+        feasible = True
+    else:
+        if certified == 0:
+            if kind == "min_accuracy":
+                detail = (
+                    "Nothing can be certified: the most accurate setting's "
+                    f"lower confidence bound is {1.0 - bound(0):.4f} "
+                    f"(accuracy {correct[0] / nt:.4f} on the {nt:,} testing "
+                    "samples)."
+                )
+            else:
+                detail = (
+                    "Nothing can be certified: the most accurate setting's "
+                    f"drop bound is {bound(0):.4f} ({harmed[0]:,} of the "
+                    f"{nt:,} testing samples harmed)."
+                )
+        else:
+            cheapest = int(np.argmin(test_cost[:certified]))
+            detail = (
+                f"{certified} settings are certified; the cheapest costs "
+                f"{test_cost[cheapest]:,.1f} expected MACs on the testing "
+                f"samples, over max_macs={max_macs}."
+            )
+        if raise_if_infeasible:
+            raise ValueError(
+                "No thresholds meet the constraints with "
+                f"floor_confidence={confidence} "
+                f"({_floor_text(min_accuracy, max_accuracy_drop)}, "
+                f"max_macs={max_macs}) on this calibration data. " + detail
+            )
+        chosen = (
+            0 if certified == 0 else int(np.argmin(test_cost[:certified]))
+        )
+        feasible = False
+    upper = bound(chosen)
+    guarantee = FloorGuarantee(
+        kind=kind,
+        floor=min_accuracy if kind == "min_accuracy" else max_accuracy_drop,
+        confidence=confidence,
+        new_data_size=new_data_size,
+        calibration_samples=int(n),
+        curve_samples=int(len(curve_idx)),
+        testing_samples=int(nt),
+        certified_points=int(certified),
+        accuracy_lower_bound=1.0 - upper if kind == "min_accuracy" else None,
+        accuracy_drop_upper_bound=upper if kind != "min_accuracy" else None,
+    )
+    return sequence[::-1], len(sequence) - 1 - chosen, feasible, guarantee
+
+
 def calibrate_from_outputs(
     exit_outputs,
     y,
@@ -97,6 +351,12 @@ def calibrate_from_outputs(
     min_accuracy=None,
     max_macs=None,
     raise_if_infeasible=True,
+    max_accuracy_drop=None,
+    floor_confidence=None,
+    new_data_size=None,
+    curve_fraction=0.3,
+    seed=0,
+    floor_sequence="learned",
     **search_options,
 ):
     """Searches thresholds on precomputed exit outputs.
@@ -107,6 +367,22 @@ def calibrate_from_outputs(
     - both: the cheapest point meeting both (among feasible points, cost is
       what a constrained deployment wants to save);
     - neither: the most accurate point (the cheapest of those).
+    `max_accuracy_drop=d` instead of `min_accuracy` sets the floor `d` below
+    the final exit's accuracy on this data.
+
+    With `floor_confidence` the floor is guaranteed on new data: for data
+    exchangeable with the calibration data, the returned thresholds'
+    accuracy is below the floor with probability at most
+    `1 - floor_confidence`. The procedure (Learn-then-Test with
+    fixed-sequence testing and exact binomial p-values, see
+    `keras_nachos.calibration.guarantee`): `curve_fraction` of the samples,
+    drawn at random with `seed`, learn the trade-off curve; the others test
+    its settings from the most accurate down, stopping at the first that
+    cannot be certified; the cheapest certified one (within `max_macs`) is
+    returned. Too few samples to certify anything raise a `ValueError`
+    saying how many are needed. `result.guarantee` says what holds (the
+    lower confidence bound reached, the testing samples) and what it costs
+    (the expected MACs of the unguaranteed choice beside).
 
     Args:
         exit_outputs: List of `B` arrays `(n, num_classes [+ 1])` (as from
@@ -128,9 +404,31 @@ def calibrate_from_outputs(
             grid, as in `grid_curve`, default `11`; `0` for none),
             `max_moves` (coordinate moves in all, default `1200`),
             `expand_per_round` (default `24`).
+        max_accuracy_drop: Optional float in (0, 1), a floor relative to the
+            final exit: at most this far below its accuracy (`0.005` is half
+            a point). Not with `min_accuracy`. With `floor_confidence` the
+            guaranteed quantity is the rate of samples the final exit gets
+            right and the early exit wrong, which bounds the drop.
+        floor_confidence: Optional float in (0, 1), e.g. `0.9`: guarantee
+            the floor with this confidence (see above). `None` (default):
+            the floor holds on the calibration data only.
+        new_data_size: `None` (default: the floor is on the expected
+            accuracy on the distribution) or an integer `m`: on the accuracy
+            measured on `m` new samples (stricter: their own sampling noise
+            counts too).
+        curve_fraction: Float in (0, 1), the share of the samples that learns
+            the curve when a guarantee is asked for. Defaults to `0.3`.
+        seed: Integer, the random split's seed. Defaults to `0`.
+        floor_sequence: Which settings a guarantee tests: `"learned"`
+            (default: the trade-off curve learned on `curve_fraction` of the
+            samples, one threshold per exit) or `"shared"` (one threshold
+            for every exit, in score units, from "never exit early" down:
+            no curve to learn, so every sample tests; coarser, but it cannot
+            overfit a small calibration set).
 
     Returns:
-        A `CalibrationResult`.
+        A `CalibrationResult` (with `guarantee` set when `floor_confidence`
+        is given).
 
     Example:
 
@@ -143,6 +441,10 @@ def calibrate_from_outputs(
     """
     rule = rules_module.get(rule)
     min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+    max_accuracy_drop, floor_confidence, new_data_size = check_guarantee_options(
+        min_accuracy, max_accuracy_drop, floor_confidence, new_data_size,
+        curve_fraction, seed, floor_sequence,
+    )
     unknown = set(search_options) - set(SEARCH_OPTIONS)
     if unknown:
         raise invalid_value(
@@ -155,14 +457,39 @@ def calibrate_from_outputs(
     S, R = exit_tables(exit_outputs, y, rule, num_classes)
     costs = np.asarray(exit_costs, dtype="float64").reshape(-1)
     S, R, costs = check_tables(S, R, costs)
+    if floor_confidence is not None:
+        _check_enough_samples(
+            S.shape[0], min_accuracy, max_accuracy_drop, floor_confidence,
+            new_data_size, curve_fraction, floor_sequence,
+        )
     score_range = rule.score_threshold_range(num_classes)
+    # The floor on this data: absolute, or relative to the final exit.
+    floor = min_accuracy
+    if max_accuracy_drop is not None:
+        floor = max(0.0, float(R[:, -1].mean()) - max_accuracy_drop)
     search = TradeOffSearch(S, R, costs, score_range)
     settings, cost, accuracy = search.run(**search_options)
     chosen, feasible = _select(
-        cost, accuracy, min_accuracy, max_macs, raise_if_infeasible
+        cost, accuracy, floor, max_macs,
+        raise_if_infeasible and floor_confidence is None,
     )
+    guarantee = None
+    if floor_confidence is not None:
+        plain = settings[chosen]
+        plain_acc, plain_cost, _ = evaluate_thresholds(S, R, costs, plain)
+        settings, chosen, feasible, guarantee = _calibrate_guaranteed(
+            S, R, costs, score_range, min_accuracy, max_accuracy_drop,
+            max_macs, floor_confidence, new_data_size, curve_fraction, seed,
+            raise_if_infeasible, search_options, floor_sequence,
+        )
+        accuracy, cost, _ = evaluate_thresholds(S, R, costs, settings)
     acc, expected, fractions = evaluate_thresholds(S, R, costs, settings[chosen])
     thresholds = rule.rule_threshold(settings)
+    if guarantee is not None:
+        guarantee.unguaranteed_thresholds = rule.rule_threshold(plain).tolist()
+        guarantee.unguaranteed_accuracy = plain_acc
+        guarantee.unguaranteed_expected_macs = plain_cost
+        guarantee.expected_macs_paid = expected - plain_cost
     curve = [
         TradeOffPoint(float(c), float(a), t.tolist())
         for c, a, t in zip(cost, accuracy, thresholds)
@@ -175,8 +502,10 @@ def calibrate_from_outputs(
         curve=curve,
         feasible=feasible,
         rule=rule.name or type(rule).__name__,
-        min_accuracy=min_accuracy,
+        min_accuracy=floor,
         max_macs=max_macs,
+        max_accuracy_drop=max_accuracy_drop,
+        guarantee=guarantee,
     )
 
 
@@ -190,6 +519,12 @@ def calibrate_thresholds(
     batch_size=256,
     max_flash_bytes=None,
     max_ram_bytes=None,
+    max_accuracy_drop=None,
+    floor_confidence=None,
+    new_data_size=None,
+    curve_fraction=0.3,
+    seed=0,
+    floor_sequence="learned",
     **search_options,
 ):
     """Tunes an early-exit model's thresholds on validation data.
@@ -215,6 +550,9 @@ def calibrate_thresholds(
             stage's TFLite Micro arena (`model.device_costs.ram_bytes`).
             No threshold changes either: a model over a device budget is
             refused (a `ValueError` saying by how much) before any work.
+        max_accuracy_drop, floor_confidence, new_data_size, curve_fraction,
+            seed, floor_sequence: A floor relative to the final exit, and a distribution-free
+            guarantee on the floor for new data; see `calibrate_from_outputs`.
         **search_options: See `calibrate_from_outputs`.
 
     Returns:
@@ -228,9 +566,23 @@ def calibrate_thresholds(
     early = model.predict_early_exit(x_test, result.thresholds)
     print(result.expected_macs / model.backbone_macs, early.accuracy(y_test))
     ```
+
+    With a guarantee: at most half a point below the final exit, with
+    probability at least 0.9 over the calibration data, on new data:
+
+    ```python
+    result = calibrate_thresholds(
+        model, (x_val, y_val), max_accuracy_drop=0.005, floor_confidence=0.9
+    )
+    print(result.guarantee)
+    ```
     """
     rule = rules_module.get(rule)
     min_accuracy, max_macs = check_constraints(min_accuracy, max_macs)
+    check_guarantee_options(
+        min_accuracy, max_accuracy_drop, floor_confidence, new_data_size,
+        curve_fraction, seed, floor_sequence,
+    )
     if convention not in CONVENTIONS:
         raise invalid_value("convention", '"cumulative" or "taken_head"', convention)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
@@ -262,6 +614,12 @@ def calibrate_thresholds(
         num_classes=model.num_classes,
         min_accuracy=min_accuracy,
         max_macs=max_macs,
+        max_accuracy_drop=max_accuracy_drop,
+        floor_confidence=floor_confidence,
+        new_data_size=new_data_size,
+        curve_fraction=curve_fraction,
+        seed=seed,
+        floor_sequence=floor_sequence,
         **search_options,
     )
     result.convention = convention

@@ -19,7 +19,11 @@ class CalibrationResult:
         feasible: Boolean, whether the point meets both constraints.
         rule: String, the rule's name.
         convention: String, the MAC convention of the costs (or `None`).
-        min_accuracy, max_macs: The constraints asked for (or `None`).
+        min_accuracy, max_macs: The constraints (or `None`); `min_accuracy`
+            is the absolute floor, also where `max_accuracy_drop` set it.
+        max_accuracy_drop: The relative floor asked for (or `None`).
+        guarantee: A `FloorGuarantee` when `floor_confidence` was given:
+            what holds on new data and the MACs it costs; else `None`.
     """
 
     thresholds: list
@@ -32,6 +36,8 @@ class CalibrationResult:
     convention: str = None
     min_accuracy: float = None
     max_macs: float = None
+    max_accuracy_drop: float = None
+    guarantee: object = None
 
     def to_dict(self):
         """Returns a JSON-serialisable dict (the curve as a list of dicts)."""
@@ -45,6 +51,8 @@ class CalibrationResult:
             "convention": self.convention,
             "min_accuracy": self.min_accuracy,
             "max_macs": self.max_macs,
+            "max_accuracy_drop": self.max_accuracy_drop,
+            "guarantee": None if self.guarantee is None else self.guarantee.to_dict(),
             "curve": [p._asdict() for p in self.curve],
         }
 
@@ -54,5 +62,7 @@ class CalibrationResult:
             f"CalibrationResult(rule={self.rule!r}, thresholds=[{thresholds}], "
             f"accuracy={self.accuracy:.4f}, "
             f"expected_macs={self.expected_macs:,.0f}, "
-            f"feasible={self.feasible}, curve_points={len(self.curve)})"
+            f"feasible={self.feasible}, curve_points={len(self.curve)}"
+            + ("" if self.guarantee is None else f", guarantee={self.guarantee!r}")
+            + ")"
         )
