@@ -45,6 +45,7 @@ SEARCH_DEFAULTS = {
     "max_ram_bytes": None,
     "supernet": None,
     "finetune_epochs": None,
+    "floor_confidence": None,
 }
 # `keras-nachos supernet train`: the data and the space as for a search, and
 # its own training settings.
@@ -157,6 +158,11 @@ def check_search_arguments(given):
                 isinstance(value, float) and value > 0 and math.isfinite(value)
             ):
                 raise _invalid(flag, "a positive number of bytes", value)
+        elif key == "floor_confidence":
+            if value is not None and not (
+                isinstance(value, float) and 0.0 < value < 1.0
+            ):
+                raise _invalid(flag, "a float in (0, 1), e.g. 0.9", value)
         elif key == "validation_split":
             if not (isinstance(value, float) and 0.0 < value < 1.0):
                 raise _invalid(flag, "a float in (0, 1)", value)
@@ -408,6 +414,10 @@ def _add_search_arguments(parser):
     parser.add_argument("--max-ram-bytes", type=float, default=s,
                         help="a budget on the largest stage's TFLite Micro "
                              "arena (estimated, likewise)")
+    parser.add_argument("--floor-confidence", type=float, default=s,
+                        help="guarantee --min-accuracy on new data with this "
+                             "confidence: the accuracy objective becomes the "
+                             "lower confidence bound (default: none)")
     parser.add_argument("--population", type=int, default=s, help="default 8")
     parser.add_argument("--generations", type=int, default=s, help="default 3")
     parser.add_argument("--preselect", type=int, default=s,

@@ -112,7 +112,10 @@ def _run_search(out, config, resumed, overwrite, verbose=1, cluster=None):
             f", {key}={config[key]:,.0f}"
             for key in ("max_flash_bytes", "max_ram_bytes")
             if config.get(key) is not None
-        ) + where,
+        )
+        + (f", floor_confidence={config['floor_confidence']}"
+           if config.get("floor_confidence") is not None else "")
+        + where,
         flush=True,
     )
     processes = _start_workers(out, cluster, verbose) if workers else []

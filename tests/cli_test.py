@@ -74,6 +74,7 @@ def run_cli(*argv):
         (["--min-accuracy", "1.5"], "--min-accuracy"),
         (["--min-accuracy", "nan"], "--min-accuracy"),
         (["--max-macs", "-5"], "--max-macs"),
+        (["--floor-confidence", "1.5"], "--floor-confidence"),
         (["--population", "6"], "--population"),
         (["--kernel-sizes", "3,4"], "--kernel-sizes"),
         (["--stage-widths", "[[8, 12]]"], "--stage-widths"),
@@ -226,6 +227,11 @@ def test_device_budget_flags(tmp_path):
          "--max-ram-bytes", "32768"])
     assert options["config"]["max_ram_bytes"] == 32768.0
     assert options["config"]["max_flash_bytes"] is None
+    assert options["config"]["floor_confidence"] is None
+    _, options = keras_nachos_cli.parse(
+        ["search", "--out", out, "--min-accuracy", "0.5", "--max-macs", "1e5",
+         "--floor-confidence", "0.9"])
+    assert options["config"]["floor_confidence"] == 0.9
     with pytest.raises(keras_nachos_cli.UsageError,
                        match="argument `--max-flash-bytes`.*Received: --max-flash-bytes=-1"):
         keras_nachos_cli.parse(

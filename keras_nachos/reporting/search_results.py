@@ -114,6 +114,14 @@ def format_front(rows, results):
         f"{'#':>3} {'trial':>6} {'val acc':>8} {'val E[MACs]':>13} {'test acc':>9} "
         f"{'test E[MACs]':>13}  exit fractions",
     ]
+    confidence = (results.get("config") or {}).get("floor_confidence")
+    if confidence is not None:
+        lines.insert(1, (
+            f"val acc: the guaranteed accuracy (lower confidence bound at "
+            f"{confidence:g} on the validation samples the thresholds never "
+            f"saw); admissible: min_accuracy holds on new data with "
+            f"confidence {confidence:g}"
+        ))
     for r in rows:
         test_acc = "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}"
         test_macs = ("-" if r["test_expected_macs"] is None

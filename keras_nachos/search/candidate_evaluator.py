@@ -12,8 +12,10 @@ import numpy as np
 from keras_nachos import rules as rules_module
 from keras_nachos.calibration import calibrate_from_outputs
 from keras_nachos.calibration import evaluate_exit_outputs
+from keras_nachos.calibration import guarantee as guarantee_module
 from keras_nachos.constraints import check_device_budget
 from keras_nachos.constraints import device_budget_excess
+from keras_nachos.errors import invalid_value
 from keras_nachos.search.records import candidate_key
 from keras_nachos.training import NachosLoss
 
@@ -59,6 +61,25 @@ def released_custom_gradients():
                 registry.pop(name, None)
 
 
+# Share of the validation split that calibrates a candidate's thresholds
+# when the search guarantees the floor (the rest scores them).
+FLOOR_CURVE_FRACTION = 0.3
+
+
+def check_floor_confidence(floor_confidence):
+    """`None`, or a float in (0, 1); else a `ValueError` in Keras' wording."""
+    if floor_confidence is None:
+        return None
+    if isinstance(floor_confidence, bool) or not isinstance(
+        floor_confidence, (int, float, np.integer, np.floating)
+    ) or not 0.0 < float(floor_confidence) < 1.0:
+        raise invalid_value(
+            "floor_confidence", "a float in (0, 1), e.g. 0.9, or None",
+            floor_confidence,
+        )
+    return float(floor_confidence)
+
+
 def default_rule(space):
     """The exit rule a search uses when none is given: the cascade rule for
     confidence heads, max probability otherwise."""
@@ -99,6 +120,18 @@ class CandidateEvaluator:
             stage's TFLite Micro arena (`model.device_costs.ram_bytes`).
             Candidates over either budget are scored infeasible without
             training (`precheck`), like those over `max_macs`.
+        floor_confidence: Optional float in (0, 1): the accuracy objective
+            becomes the guaranteed accuracy, the lower confidence bound at
+            this confidence (exact Clopper-Pearson) of the candidate's
+            accuracy on new data, so that admissible means "A_min holds on
+            new data with this confidence". The validation split is then
+            kept in two: in the calibrated mode a random 30% (`seed`)
+            calibrates the thresholds (the most accurate within `max_macs`),
+            the other 70% scores them (accuracy, its bound, expected MACs),
+            so the bound is on data the thresholds never saw; in the genes
+            mode nothing is calibrated and all of it scores. Too small a
+            split to certify `min_accuracy` at all is refused when the
+            evaluator is made.
     """
 
     def __init__(
@@ -118,6 +151,7 @@ class CandidateEvaluator:
         verbose=0,
         max_flash_bytes=None,
         max_ram_bytes=None,
+        floor_confidence=None,
     ):
         self.space = space
         self.train_data = train_data
@@ -134,6 +168,9 @@ class CandidateEvaluator:
         self.verbose = verbose
         self.max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
         self.max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
+        self.floor_confidence = check_floor_confidence(floor_confidence)
+        if self.floor_confidence is not None:
+            self._check_floor_samples()
         self._static_costs = {}
         self._device_costs = {}
 
@@ -246,12 +283,66 @@ class CandidateEvaluator:
         metrics["train_seconds"] = time.time() - start
         return metrics, model
 
+    def _floor_split(self):
+        """`(calibrating, scoring)` validation indices under a guarantee."""
+        n = len(self.validation_data[1])
+        if self.space.threshold_mode == "genes":
+            return np.arange(n), np.arange(n)
+        return guarantee_module.split_indices(n, FLOOR_CURVE_FRACTION, self.seed)
+
+    def _check_floor_samples(self):
+        alpha = 1.0 - self.min_accuracy
+        need = guarantee_module.min_testing_samples(alpha, self.floor_confidence)
+        scoring = len(self._floor_split()[1])
+        if scoring < need:
+            share = "" if self.space.threshold_mode == "genes" else (
+                f" ({1 - FLOOR_CURVE_FRACTION:.0%} of the validation split; "
+                "the rest calibrates the thresholds)"
+            )
+            raise ValueError(
+                f"Too few validation samples for floor_confidence="
+                f"{self.floor_confidence} with min_accuracy="
+                f"{self.min_accuracy}: even with no error a guarantee needs "
+                f"{need:,} scoring samples; the split gives {scoring:,}"
+                f"{share}. Give a larger validation split, or a lower "
+                "floor_confidence or min_accuracy."
+            )
+
     def score(self, model, values, outputs=None):
         """Objectives of a trained candidate on the validation split
         (`outputs`: its exits' outputs there, when already computed)."""
         x_val, y_val = self.validation_data
         if outputs is None:
             outputs = model.predict_exits(x_val, batch_size=512)
+        if self.floor_confidence is not None:
+            return self._guaranteed_score(model, values, outputs)
+        return self._score(model, values, outputs, outputs, y_val, y_val)
+
+    def _guaranteed_score(self, model, values, outputs):
+        y_val = self.validation_data[1]
+        calibrating, scoring = self._floor_split()
+        metrics = self._score(
+            model, values, [o[calibrating] for o in outputs], [
+                o[scoring] for o in outputs
+            ], y_val[calibrating], y_val[scoring],
+        )
+        n = len(scoring)
+        errors = int(round((1.0 - metrics["accuracy"]) * n))
+        bound = 1.0 - guarantee_module.risk_upper_bound(
+            errors, n, self.floor_confidence
+        )
+        metrics.update(
+            measured_accuracy=metrics["accuracy"],
+            accuracy=float(bound),
+            accuracy_lower_bound=float(bound),
+            floor_confidence=self.floor_confidence,
+            scoring_samples=int(n),
+        )
+        return metrics
+
+    def _score(self, model, values, calibration_outputs, outputs,
+               y_calibration, y_val):
+        """Thresholds from `calibration_outputs`, figures on `outputs`."""
         costs = model.exit_macs
         k = model.num_classes
         if self.space.threshold_mode == "genes":
@@ -265,13 +356,20 @@ class CandidateEvaluator:
             curve = None
         else:
             result = calibrate_from_outputs(
-                outputs, y_val, costs, rule=self.rule, num_classes=k,
-                max_macs=self.max_macs, raise_if_infeasible=False,
+                calibration_outputs, y_calibration, costs, rule=self.rule,
+                num_classes=k, max_macs=self.max_macs, raise_if_infeasible=False,
             )
             thresholds, accuracy = result.thresholds, result.accuracy
             expected, fractions = result.expected_macs, result.exit_fractions
             curve = [[p.expected_macs, p.accuracy, list(p.thresholds)]
                      for p in result.curve]
+            if outputs is not calibration_outputs:
+                evaluation = evaluate_exit_outputs(
+                    outputs, y_val, costs, self.rule, thresholds, k
+                )
+                accuracy = evaluation.accuracy
+                expected = evaluation.expected_macs
+                fractions = evaluation.exit_fractions
         return {
             "accuracy": float(accuracy),
             "expected_macs": float(expected),

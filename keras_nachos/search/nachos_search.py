@@ -17,6 +17,7 @@ from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
+from keras_nachos.search.candidate_evaluator import check_floor_confidence
 from keras_nachos.search.candidate_evaluator import default_rule
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nsga2_oracle import NSGA2Oracle
@@ -103,6 +104,16 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             time, and the admissible front is fine-tuned at the end
             (`search(..., finetune_epochs=...)`). The front then reports both
             figures (`"finetuned"` in a solution).
+        floor_confidence: Optional float in (0, 1): admissible then means
+            that `min_accuracy` holds on new data with this confidence. The
+            accuracy objective is each candidate's guaranteed accuracy (its
+            lower confidence bound, exact Clopper-Pearson), measured on 70%
+            of the validation split that its thresholds, calibrated on the
+            other 30%, never saw (`CandidateEvaluator`); a solution's
+            `"measured_accuracy"` is the plain figure there. Each candidate's
+            bound holds on its own; picking one among many by their bounds
+            uses the same split, so certify the one you deploy on held-out
+            data (`calibrate_thresholds(..., floor_confidence=...)`).
         trial_timeout: Optional positive number of seconds (distributed
             search): a trial whose worker is silent that long is given to
             another worker (see `NSGA2Oracle`). Workers say they are alive
@@ -136,6 +147,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         max_ram_bytes=None,
         trial_timeout=None,
         supernet=None,
+        floor_confidence=None,
         **kwargs,
     ):
         if not isinstance(search_space, SearchSpace):
@@ -149,6 +161,14 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         ):
             raise invalid_type(
                 "evaluator_options", "a dict of CandidateEvaluator arguments",
+                evaluator_options,
+            )
+        self.floor_confidence = check_floor_confidence(floor_confidence)
+        if "floor_confidence" in (evaluator_options or {}):
+            raise invalid_value(
+                "evaluator_options",
+                "a dict without floor_confidence (an argument of "
+                "NachosSearch itself)",
                 evaluator_options,
             )
         self.search_space = search_space
@@ -228,6 +248,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             verbose=2 if verbose == 2 else 0,
             max_flash_bytes=self.max_flash_bytes,
             max_ram_bytes=self.max_ram_bytes,
+            floor_confidence=self.floor_confidence,
             **self.evaluator_options,
         )
         if self.supernet is None:

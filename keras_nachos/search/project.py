@@ -98,6 +98,7 @@ class SearchProject:
             seed=config["seed"],
             trial_timeout=trial_timeout,
             supernet=config.get("supernet"),
+            floor_confidence=config.get("floor_confidence"),
             directory=self.directory,
             project_name=PROJECT,
             overwrite=overwrite,

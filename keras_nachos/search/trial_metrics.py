@@ -13,8 +13,9 @@ import math
 
 # Lists of numbers that travel (one metric per item) and single numbers.
 LISTS = ("thresholds", "exit_fractions", "exit_accuracies", "static_macs")
-NUMBERS = ("final_accuracy", "backbone_macs", "train_seconds")
-INTEGERS = ("static_macs", "backbone_macs")
+NUMBERS = ("final_accuracy", "backbone_macs", "train_seconds",
+           "measured_accuracy", "floor_confidence", "scoring_samples")
+INTEGERS = ("static_macs", "backbone_macs", "scoring_samples")
 SEPARATOR = "."
 
 

@@ -30,3 +30,23 @@ def test_pareto_plot_legend_hides_no_candidate(tmp_path, monkeypatch):
     assert not any(box.contains(x, y) for x, y in points)
     low, high = ax.get_ylim()
     assert low < 0.7755 and high > 0.88
+
+
+def test_a_guaranteed_search_labels_its_accuracy_as_the_bound():
+    from keras_nachos.reporting.pareto_plot import plot_pareto
+    from keras_nachos.reporting.search_results import format_front
+
+    results = {
+        "config": {"min_accuracy": 0.82, "max_macs": 800_000},
+        "candidates": [{"status": "completed", "accuracy": 0.85, "macs": 1e5}],
+        "admissible_front": [{"accuracy": 0.85, "expected_macs": 1e5}],
+        "hypervolume_history": [0.1], "unique_evaluations": 1,
+    }
+    assert plot_pareto(results).axes[0].get_ylabel() == "validation accuracy"
+    assert "guaranteed" not in format_front([], results)
+    results["config"]["floor_confidence"] = 0.95
+    ax = plot_pareto(results).axes[0]
+    assert ax.get_ylabel() == "guaranteed accuracy (lower bound at 0.95)"
+    assert "confidence 0.95" in ax.get_title()
+    text = format_front([], results)
+    assert "val acc: the guaranteed accuracy (lower confidence bound at 0.95" in text

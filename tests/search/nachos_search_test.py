@@ -236,3 +236,56 @@ def test_device_budget_arguments(tmp_path):
     with pytest.raises(TypeError, match="argument `max_flash_bytes`"):
         NachosSearch(tiny_space(), 0.5, 1e5, max_flash_bytes="64k",
                      directory=str(tmp_path))
+
+
+@pytest.mark.slow
+def test_floor_confidence_ranks_and_admits_on_the_guaranteed_accuracy(tmp_path):
+    import numpy as np
+
+    from keras_nachos.calibration import guarantee
+    from keras_nachos.reporting.pareto_plot import plot_pareto
+
+    (x, y), (xv, yv) = data()
+    tuner = make_tuner(tmp_path, generations=1, floor_confidence=0.9)
+    tuner.search(x, y, validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0)
+    calibrating, scoring = guarantee.split_indices(64, 0.3, tuner.evaluator.seed)
+    assert len(scoring) == 45 and not set(calibrating) & set(scoring)
+    solutions = [s for s in tuner.pareto_front() if "measured_accuracy" in s]
+    assert solutions
+    for s in solutions:
+        model = keras.models.load_model(s["model_path"])
+        result = model.predict_early_exit(xv[scoring], s["thresholds"])
+        # Measured on the samples the thresholds never saw ...
+        assert result.accuracy(yv[scoring]) == pytest.approx(s["measured_accuracy"])
+        assert result.expected_macs == pytest.approx(s["expected_macs"])
+        # ... and the objective is its exact Clopper-Pearson lower bound.
+        errors = int(np.sum(result.predictions != yv[scoring]))
+        bound = 1 - guarantee.risk_upper_bound(errors, 45, 0.9)
+        assert s["accuracy"] == pytest.approx(bound)
+        assert s["accuracy"] < s["measured_accuracy"]
+        assert s["scoring_samples"] == 45 and s["floor_confidence"] == 0.9
+    for s in tuner.admissible_front():
+        assert s["accuracy"] >= MIN_ACCURACY  # the bound, not the estimate
+    figure = plot_pareto({
+        "config": {"min_accuracy": MIN_ACCURACY, "max_macs": MAX_MACS,
+                   "floor_confidence": 0.9},
+        "candidates": [], "admissible_front": [],
+    })
+    assert "lower bound at 0.9" in figure.axes[0].get_ylabel()
+
+
+def test_floor_confidence_arguments_are_checked_before_any_training(tmp_path):
+    (x, y), (xv, yv) = data()
+    assert_invalid("floor_confidence", make_tuner, tmp_path, floor_confidence=1.5)
+    assert_invalid("evaluator_options", make_tuner, tmp_path,
+                   evaluator_options={"floor_confidence": 0.9})
+    tuner = NachosSearch(
+        tiny_space(), 0.99, MAX_MACS, population_size=4, generations=1,
+        floor_confidence=0.9, directory=str(tmp_path), project_name="tight",
+        overwrite=True,
+    )
+    # 0.99 at 0.9 needs 230 scoring samples; 70% of 64 is 45.
+    with pytest.raises(ValueError, match="needs 230 scoring samples; the split "
+                       "gives 45"):
+        tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    assert not tuner.oracle.trials
