@@ -31,7 +31,7 @@ fraction of the network without exits.
 
 Usage:
 
-    python benchmarks/guarantee.py                       # ~? min on 2 cores
+    python benchmarks/guarantee.py                       # ~45 min on 2 cores, 13 of them training
     python benchmarks/guarantee.py --splits 50 --epochs 1 --max-samples 6000
 
 Writes `guarantee.json` (and `guarantee_outputs.npz`, the cached exit outputs:

@@ -15,7 +15,10 @@ class CalibrationResult:
         exit_fractions: List of floats, share of samples leaving at each exit.
         curve: List of `TradeOffPoint(expected_macs, accuracy, thresholds)`,
             the non-dominated trade-off found, by increasing cost (and
-            accuracy); thresholds in the rule's units.
+            accuracy); thresholds in the rule's units. With a guarantee: the
+            settings tested (learned on the curve samples, or the shared
+            thresholds), by increasing cost, with their figures on all the
+            calibration data (not all of them non-dominated there).
         feasible: Boolean, whether the point meets both constraints.
         rule: String, the rule's name.
         convention: String, the MAC convention of the costs (or `None`).

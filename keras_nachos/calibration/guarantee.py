@@ -4,12 +4,12 @@ Procedure (Learn-then-Test, Angelopoulos et al. 2021, with fixed-sequence
 testing along a curve learned on separate data, as in Pareto Testing, Laber
 et al. 2023):
 
-1. The calibration samples are split at random: `curve_fraction` of them
-   learn the trade-off curve (`TradeOffSearch`), the rest test it. Only the
-   testing samples enter the guarantee, and the curve, hence the order of the
-   tests, does not depend on them.
-2. The curve's settings are tested from the most accurate (on the curve
-   samples) to the cheapest. Setting `j` has the null hypothesis "its risk on
+1. A sequence of settings is fixed without looking at the testing samples:
+   one threshold for every exit, from "never exit early" down (`"shared"`,
+   the default of `calibrate_from_outputs`: every sample tests), or the
+   trade-off curve (`TradeOffSearch`) learned on a random `curve_fraction`
+   of the samples, the others testing it (`"learned"`).
+2. The settings are tested from the least risky to the cheapest. Setting `j` has the null hypothesis "its risk on
    new data exceeds `alpha`", the risk being the error rate (`alpha = 1 -
    min_accuracy`) or, for `max_accuracy_drop=d`, the rate of samples the
    final exit gets right and the early exit gets wrong (`alpha = d`; it bounds

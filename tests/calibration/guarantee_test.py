@@ -137,7 +137,8 @@ def test_violation_rate_over_many_splits_stays_within_its_bound(
 
 def test_the_result_says_what_it_guarantees_and_what_it_costs():
     outputs, y = synthetic_outputs(n=3000, seed=2)
-    result = _calibrate(outputs, y, min_accuracy=0.9, floor_confidence=0.9)
+    result = _calibrate(outputs, y, min_accuracy=0.9, floor_confidence=0.9,
+                        floor_sequence="learned")
     g = result.guarantee
     assert result.feasible and g.kind == "min_accuracy" and g.floor == 0.9
     assert (g.calibration_samples, g.curve_samples, g.testing_samples) == (
@@ -174,13 +175,14 @@ def test_too_few_samples_say_how_many_are_needed():
     with pytest.raises(ValueError, match="at least 230 testing samples, i.e. 328 "
                        "calibration samples.*received 300"):
         _calibrate([o[:300] for o in outputs], y[:300], min_accuracy=0.99,
-                   floor_confidence=0.9)
+                   floor_confidence=0.9, floor_sequence="learned")
     result = _calibrate([o[:328] for o in outputs], y[:328], min_accuracy=0.99,
-                        floor_confidence=0.9, raise_if_infeasible=False)
+                        floor_confidence=0.9, raise_if_infeasible=False,
+                        floor_sequence="learned")
     assert result.guarantee.testing_samples == 230
     with pytest.raises(ValueError, match="needs at least 230; received 229"):
         _calibrate([o[:229] for o in outputs], y[:229], min_accuracy=0.99,
-                   floor_confidence=0.9, floor_sequence="shared")
+                   floor_confidence=0.9)
 
 
 def test_nothing_certified_raises_with_the_bound_reached():
