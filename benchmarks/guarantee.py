@@ -169,6 +169,19 @@ def run_splits(outputs, y, costs, rule_name, args, name):
                 acc, macs, _ = evaluate_thresholds(Se, Re, costs, setting)
                 return acc < floor_of_eval - 1e-12, macs
 
+            def certify(key, seq, part, known, floor_of_eval, min_accuracy=None,
+                        drop=None, m=None):
+                """Fixed-sequence testing on the calibration images; the
+                chosen setting judged on the evaluation half."""
+                _, j, ok, _ = C._test_sequence(
+                    Sc, Rc, costs, seq, curve_idx, part, min_accuracy, drop,
+                    None, key[3], m, False, outcomes[known],
+                )
+                if ok:
+                    record(key, judge(seq[::-1][j], floor_of_eval), False)
+                else:
+                    record(key, (False, np.nan), True)
+
             for label, floor in floors.items():
                 for method, goal in (("plain", floor), ("naive", floor + args.margin)):
                     j, _ = C._select(cost, accuracy, min(goal, 0.999), None, False)
@@ -180,18 +193,8 @@ def run_splits(outputs, y, costs, rule_name, args, name):
                         ("shared, m=5000", shared, everything, len(evaluation),
                          "shared"),
                     ):
-                        try:
-                            _, j, ok, _ = C._test_sequence(
-                                Sc, Rc, costs, seq, curve_idx, part, floor, None,
-                                None, conf, m, False, outcomes[known],
-                            )
-                        except ValueError:
-                            ok = False
-                        if ok:
-                            record((size, label, method, conf),
-                                   judge(seq[::-1][j], floor), False)
-                        else:
-                            record((size, label, method, conf), (False, np.nan), True)
+                        certify((size, label, method, conf), seq, part, known,
+                                floor, min_accuracy=floor, m=m)
             for d in DROPS:
                 label = f"drop {d * 100:g}pt"
                 floor_cal = float(Rc[:, -1].mean()) - d
@@ -203,18 +206,8 @@ def run_splits(outputs, y, costs, rule_name, args, name):
                         ("learned", learned["rel"], test_idx, "learned rel"),
                         ("shared", shared, everything, "shared"),
                     ):
-                        try:
-                            _, j, ok, _ = C._test_sequence(
-                                Sc, Rc, costs, seq, curve_idx, part, None, d,
-                                None, conf, None, False, outcomes[known],
-                            )
-                        except ValueError:
-                            ok = False
-                        if ok:
-                            record((size, label, method, conf),
-                                   judge(seq[::-1][j], final_eval - d), False)
-                        else:
-                            record((size, label, method, conf), (False, np.nan), True)
+                        certify((size, label, method, conf), seq, part, known,
+                                final_eval - d, drop=d)
             if split == 0 and size == args.cal_sizes[-1]:
                 # The shortcut above is calibrate_from_outputs itself.
                 check = calibrate_from_outputs(

@@ -117,11 +117,9 @@ def check_guarantee_options(
             )
         max_accuracy_drop = float(max_accuracy_drop)
     if floor_confidence is not None:
-        if not _is_number(floor_confidence) or not 0.0 < floor_confidence < 1.0:
-            raise invalid_value(
-                "floor_confidence", "a float in (0, 1), e.g. 0.9, or None",
-                floor_confidence,
-            )
+        floor_confidence = guarantee_module.check_floor_confidence(
+            floor_confidence
+        )
         if min_accuracy is None and max_accuracy_drop is None:
             raise invalid_value(
                 "floor_confidence",
@@ -129,7 +127,6 @@ def check_guarantee_options(
                 "max_accuracy_drop)",
                 floor_confidence,
             )
-        floor_confidence = float(floor_confidence)
     if new_data_size is not None:
         if isinstance(new_data_size, bool) or not isinstance(
             new_data_size, (int, np.integer)
@@ -173,30 +170,25 @@ def _check_enough_samples(
     """Raises, before any search, when `n` samples cannot certify anything."""
     alpha = 1.0 - min_accuracy if min_accuracy is not None else max_accuracy_drop
     need = guarantee_module.min_testing_samples(alpha, confidence, new_data_size)
-    if floor_sequence == "shared":
-        if n >= need:
-            return
-        raise ValueError(
-            f"Too few calibration samples for floor_confidence={confidence} "
-            f"with {_floor_text(min_accuracy, max_accuracy_drop)}: even with "
-            f"no error a guarantee needs at least {need:,}; received {n:,}. "
-            "Give more calibration data, or ask for a lower "
-            "floor_confidence or floor."
-        )
-    testing = n - int(round(curve_fraction * n))
-    if testing >= need and n - testing >= 1:
+
+    def curve_samples(total):
+        return int(round(curve_fraction * total)) if floor_sequence == "learned" else 0
+
+    learned = floor_sequence == "learned"
+    if n - curve_samples(n) >= need and (not learned or curve_samples(n) >= 1):
         return
-    total = max(need, 2)
-    while total - int(round(curve_fraction * total)) < need or (
-        int(round(curve_fraction * total)) < 1
-    ):
+    total = need
+    while total - curve_samples(total) < need or (learned and curve_samples(total) < 1):
         total += 1
+    needed = (
+        f"{need:,} testing samples, i.e. {total:,} calibration samples with "
+        f"curve_fraction={curve_fraction} (the share that learns the curve)"
+        if learned else f"{need:,}"
+    )
     raise ValueError(
         f"Too few calibration samples for floor_confidence={confidence} with "
         f"{_floor_text(min_accuracy, max_accuracy_drop)}: even with no error "
-        f"a guarantee needs at least {need:,} testing samples, i.e. "
-        f"{total:,} calibration samples with curve_fraction={curve_fraction} "
-        f"(the share that learns the curve); received {n:,}. Give more "
+        f"a guarantee needs at least {needed}; received {n:,}. Give more "
         "calibration data, or ask for a lower floor_confidence or floor."
     )
 

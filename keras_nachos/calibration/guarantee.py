@@ -39,6 +39,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from keras_nachos.errors import invalid_value
+
 # Relative slack when turning a risk level into a count of bad samples.
 _EPS = 1e-9
 
@@ -148,6 +150,20 @@ def fixed_sequence(p_values, delta):
     """Number of hypotheses rejected in order before the first `p > delta`."""
     above = np.flatnonzero(np.asarray(p_values) > delta)
     return int(above[0]) if above.size else len(p_values)
+
+
+def check_floor_confidence(floor_confidence):
+    """`None`, or a float in (0, 1); else a `ValueError` in Keras' wording."""
+    if floor_confidence is None:
+        return None
+    if isinstance(floor_confidence, bool) or not isinstance(
+        floor_confidence, (int, float, np.integer, np.floating)
+    ) or not 0.0 < float(floor_confidence) < 1.0:
+        raise invalid_value(
+            "floor_confidence", "a float in (0, 1), e.g. 0.9, or None",
+            floor_confidence,
+        )
+    return float(floor_confidence)
 
 
 def split_indices(n, curve_fraction, seed):

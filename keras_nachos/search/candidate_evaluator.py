@@ -15,7 +15,6 @@ from keras_nachos.calibration import evaluate_exit_outputs
 from keras_nachos.calibration import guarantee as guarantee_module
 from keras_nachos.constraints import check_device_budget
 from keras_nachos.constraints import device_budget_excess
-from keras_nachos.errors import invalid_value
 from keras_nachos.search.records import candidate_key
 from keras_nachos.training import NachosLoss
 
@@ -64,20 +63,6 @@ def released_custom_gradients():
 # Share of the validation split that calibrates a candidate's thresholds
 # when the search guarantees the floor (the rest scores them).
 FLOOR_CURVE_FRACTION = 0.3
-
-
-def check_floor_confidence(floor_confidence):
-    """`None`, or a float in (0, 1); else a `ValueError` in Keras' wording."""
-    if floor_confidence is None:
-        return None
-    if isinstance(floor_confidence, bool) or not isinstance(
-        floor_confidence, (int, float, np.integer, np.floating)
-    ) or not 0.0 < float(floor_confidence) < 1.0:
-        raise invalid_value(
-            "floor_confidence", "a float in (0, 1), e.g. 0.9, or None",
-            floor_confidence,
-        )
-    return float(floor_confidence)
 
 
 def default_rule(space):
@@ -168,7 +153,9 @@ class CandidateEvaluator:
         self.verbose = verbose
         self.max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
         self.max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
-        self.floor_confidence = check_floor_confidence(floor_confidence)
+        self.floor_confidence = guarantee_module.check_floor_confidence(
+            floor_confidence
+        )
         if self.floor_confidence is not None:
             self._check_floor_samples()
         self._static_costs = {}

@@ -10,6 +10,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.engine import trial as trial_module
 
+from keras_nachos.calibration.guarantee import check_floor_confidence
 from keras_nachos.checks import check_int
 from keras_nachos.constraints import check_constraints
 from keras_nachos.constraints import check_device_budget
@@ -17,7 +18,6 @@ from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
-from keras_nachos.search.candidate_evaluator import check_floor_confidence
 from keras_nachos.search.candidate_evaluator import default_rule
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nsga2_oracle import NSGA2Oracle
