@@ -17,7 +17,7 @@ from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.head_designs import register_head
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nachos_search import NachosSearch
-from keras_nachos.search.nsga2_oracle import NSGA2Oracle
+from keras_nachos.search.nsga2 import NSGA2Oracle
 from keras_nachos.search.pareto import ConstrainedFitness
 from keras_nachos.search.pareto import admissible_hypervolume
 from keras_nachos.search.pareto import constrained_fronts

@@ -20,7 +20,7 @@ from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.candidate_evaluator import default_rule
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
-from keras_nachos.search.nsga2_oracle import NSGA2Oracle
+from keras_nachos.search.nsga2 import NSGA2Oracle
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
 from keras_nachos.search.state_files import read_json

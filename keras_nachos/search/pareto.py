@@ -151,6 +151,21 @@ def constrained_fronts(points, min_accuracy, max_macs, key=None):
     ]
 
 
+def constrained_ranking(items, min_accuracy, max_macs, key, tie=None):
+    """Items ranked by Deb's constrained domination: front by front
+    (`constrained_fronts`), most accurate first within a front, then
+    cheapest, then by `tie(item)` when given."""
+    fronts = constrained_fronts(items, min_accuracy, max_macs, key=key)
+    ranked = []
+    for front in fronts:
+        ranked.extend(sorted(
+            front,
+            key=lambda item: (-key(item)[0], key(item)[1])
+            + ((tie(item),) if tie is not None else ()),
+        ))
+    return ranked
+
+
 class _Wrapped:
     """An item with a `ConstrainedFitness`, for DEAP's sorting functions."""
 

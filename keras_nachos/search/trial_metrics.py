@@ -69,3 +69,32 @@ def latest_metrics(trial):
         if observations:
             latest[name] = float(observations[-1].mean())
     return latest
+
+
+def as_float(value):
+    """`float(value)`, or NaN when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def last_line(message):
+    """The last non-blank line of a (trial's error) message, or None."""
+    lines = [line for line in str(message).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None
+
+
+def read_objectives(trial, accuracy_key, macs_key):
+    """`(accuracy, macs, step)` of a Keras Tuner trial: the last value of
+    each metric (NaN where missing) and the step of the last one read."""
+    values, step = [], 0
+    for name in (accuracy_key, macs_key):
+        if trial.metrics.exists(name):
+            history = trial.metrics.get_history(name)
+            values.append(as_float(history[-1].mean()) if history else math.nan)
+            if history:
+                step = history[-1].step
+        else:
+            values.append(math.nan)
+    return values[0], values[1], step

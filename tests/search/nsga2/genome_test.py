@@ -1,4 +1,4 @@
-"""Tests of `keras_nachos.search.genome`: repaired values are re-encoded."""
+"""Tests of `keras_nachos.search.nsga2.genome`: repaired values are re-encoded."""
 
 from tests.search.testing_utils import run_search
 
@@ -15,6 +15,7 @@ def test_repair_is_applied_and_the_genome_re_encoded(tmp_path):
     assert all(
         any(e["values"][f"exit_{k}"] for k in range(3)) for e in oracle.archive
     )
-    for record in oracle._population + oracle._offspring:
-        decoded, _ = oracle._codec.decode(oracle.hyperparameters, record.genome)
+    population = oracle._population
+    for record in population.members + population.offspring:
+        decoded, _ = population.codec.decode(oracle.hyperparameters, record.genome)
         assert decoded == record.values

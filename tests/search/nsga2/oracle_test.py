@@ -1,4 +1,4 @@
-"""Tests of `keras_nachos.search.nsga2_oracle` on the synthetic problem of
+"""Tests of `keras_nachos.search.nsga2.oracle` on the synthetic problem of
 tests/search/testing_utils.py: arguments, determinism, the cache, quality,
 resuming, failures, the precheck, distributed workers."""
 
@@ -347,25 +347,6 @@ def test_distributed_duplicates_wait_on_the_running_trial(tmp_path):
     assert oracle.unique_evaluations == len(trials)
     assert oracle.generation == 1
     assert oracle.create_trial("worker9").status != "IDLE"
-
-
-def test_offspring_already_evaluated_are_re_mutated_before_they_cost_budget():
-    import keras_tuner as kt
-
-    from keras_nachos.search import NSGA2Oracle
-
-    hp = kt.HyperParameters()
-    for i in range(4):
-        hp.Choice(f"c{i}", [0, 1, 2])
-    oracle = NSGA2Oracle(population_size=8, generations=3, hyperparameters=hp, seed=0)
-    oracle._start()
-    for record in oracle._offspring:
-        oracle._cache[record.key] = {"accuracy": 0.5, "expected_macs": 1.0}
-    children = [list(r.genome) for r in oracle._offspring]
-    records = oracle._distinct_records(children)
-    keys = [r.key for r in records]
-    assert len(set(keys)) == len(keys)
-    assert not set(keys) & set(oracle._cache)
 
 
 @pytest.mark.parametrize(

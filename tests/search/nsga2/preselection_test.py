@@ -1,4 +1,4 @@
-"""Tests of `keras_nachos.search.preselection`: the surrogate, the spread of
+"""Tests of `keras_nachos.search.nsga2.preselection`: the surrogate, the spread of
 generation 0, and pre-selection through the oracle."""
 
 import json
@@ -30,7 +30,7 @@ def first_exit_over_budget(values):
 
 
 def test_gp_predict_interpolates_and_ranks():
-    from keras_nachos.search.preselection import gp_predict
+    from keras_nachos.search.nsga2.preselection import gp_predict
 
     x = [[0.0], [0.25], [0.5], [0.75], [1.0]]
     y = [0.0, 1.0, 4.0, 9.0, 16.0]
@@ -45,7 +45,7 @@ def test_gp_predict_interpolates_and_ranks():
 
 
 def test_stratified_by_cost_by_hand():
-    from keras_nachos.search.preselection import stratified_by_cost
+    from keras_nachos.search.nsga2.preselection import stratified_by_cost
 
     costs = [5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0]
     # Ranks 0, 4, 8 of the order: costs 1, 5, 9.
