@@ -12,16 +12,16 @@ level (the area under the staircase, divided by the cost range).
 """
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from keras_nachos import calibration  # noqa: E402
-from tests.calibration.testing_utils import synthetic_outputs  # noqa: E402
+from _common import load_module  # noqa: E402
+
+synthetic_outputs = load_module(
+    "tests/calibration/testing_utils.py").synthetic_outputs
 
 COSTS = np.array([10.0, 25.0, 45.0, 70.0])
 

@@ -41,19 +41,15 @@ Writes `artifacts/deployment.json` and the exports under
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "examples"))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-import early_exit_inference as inference  # noqa: E402
+import early_exit_inference as inference  # noqa: E402  (beside this script)
+from _common import cpu_name  # noqa: E402
 
 from keras_nachos import datasets  # noqa: E402
 from keras_nachos import deploy  # noqa: E402
@@ -217,17 +213,6 @@ def format_rows(rows):
                 f"{p['full_ms']:>7.3f} {p['speedup']:>6.2f}x {p['speedup'] / p['mac_reduction']:>7.2f}"
             )
     return "\n".join(lines)
-
-
-def cpu_name():
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in text.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover
-        pass
-    return platform.processor()
 
 
 def main(argv=None):

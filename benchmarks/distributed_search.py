@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -40,9 +39,10 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 import keras_nachos_cli  # noqa: E402  (no TensorFlow)
+from _common import cpu_name  # noqa: E402  (beside this script)
+from _common import free_port  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -74,12 +74,6 @@ def preset_flags(args):
                 str(v) for v in value)
         flags += [flag, str(value)]
     return flags, config
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def command(out, flags, *extra):
@@ -253,14 +247,6 @@ def plot(table, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
-
-def cpu_name():
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    for line in text.splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main(argv=None):

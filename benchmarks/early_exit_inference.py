@@ -44,7 +44,6 @@ Writes everything to `artifacts/early_exit_inference.json`.
 import argparse
 import os
 import statistics
-import sys
 import time
 
 import keras
@@ -52,9 +51,10 @@ import numpy as np
 import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "examples"))
 
-import fashion_mnist_eenn as eenn  # noqa: E402
+from _common import load_module  # noqa: E402
+
+eenn = load_module("examples/fashion_mnist_eenn.py")
 
 from keras_nachos import datasets  # noqa: E402
 from keras_nachos.calibration import evaluate_exit_outputs  # noqa: E402

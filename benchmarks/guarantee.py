@@ -42,12 +42,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+from _common import load_module  # beside this script
+
 
 CONFIDENCES = (0.9, 0.95)
 DROPS = (0.005, 0.01)
@@ -80,7 +80,7 @@ def model_outputs(args):
         }, data["y"]
     import keras
 
-    import fashion_mnist_eenn as eenn
+    eenn = load_module("examples/fashion_mnist_eenn.py")
     from keras_nachos import EarlyExitModel
     from keras_nachos import datasets
 

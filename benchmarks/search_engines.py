@@ -206,30 +206,17 @@ def progress_printer(label):
 # ----------------------------------------------------------------------
 # Engines.
 
-class _BenchNachosSearch(NachosSearch):
-    """`NachosSearch` whose trials go to the shared evaluation."""
-
-    def __init__(self, shared, **kwargs):
-        self.shared = shared
-        super().__init__(**kwargs)
-
-    def run_trial(self, trial, *args, **kwargs):
-        result = self.shared(trial.hyperparameters.values)
-        return {"accuracy": result.accuracy,
-                "expected_macs": result.expected_macs}
-
-
 def run_nachos(shared, space, data, args, seed, workdir, preselect=None):
-    tuner = _BenchNachosSearch(
-        shared,
+    # The trials go to the shared evaluation (and its cache).
+    tuner = NachosSearch(
+        evaluation=shared,
         search_space=space, min_accuracy=args.min_accuracy,
         max_macs=args.max_macs, population_size=args.population,
         generations=args.generations, seed=seed,
         preselect=args.preselect if preselect is None else preselect,
         directory=workdir, project_name=f"nachos_{seed}", overwrite=True,
     )
-    tuner.search(*data.train, validation_data=data.validation,
-                 epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    tuner.search(verbose=0)
     oracle = tuner.oracle
     archive = oracle.archive
     return {

@@ -53,13 +53,13 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import keras_tuner as kt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_nachos import datasets  # noqa: E402
 from keras_nachos.search import CandidateEvaluator  # noqa: E402
 from keras_nachos.search import InheritedEvaluator  # noqa: E402
 from keras_nachos.search import NachosSearch  # noqa: E402
+from keras_nachos.search import SearchCallback  # noqa: E402
 from keras_nachos.search import Supernet  # noqa: E402
 from keras_nachos.search import admissible_hypervolume  # noqa: E402
 from search_engines import make_space  # noqa: E402  (the same space)
@@ -206,31 +206,25 @@ def fidelity(space, supernet, data, args):
     return {"candidates": rows, "summary": summary}
 
 
-class _Deadline(kt.errors.FatalError):
-    """The supernet search's GA time is up (a `FatalError`: Keras Tuner
-    ends the search instead of recording a failed trial)."""
+class _Timeline(SearchCallback):
+    """Logs (seconds, accuracy, MACs, status) per trial and, given a
+    `deadline` (time.time()), stops the GA while the time left still covers
+    fine-tuning the admissible front (`finetune_seconds` a candidate)."""
 
+    def __init__(self, deadline=None, finetune_seconds=0.0):
+        self.started = time.time()
+        self.deadline = deadline
+        self.finetune_seconds = finetune_seconds
+        self.points = []
 
-class _TimedSearch(NachosSearch):
-    """`NachosSearch` that logs (time, accuracy, MACs) per trial, and stops
-    its GA at `deadline` (time.time())."""
-
-    deadline = None
-    started = None
-    finetune_seconds = 0.0
-
-    def run_trial(self, trial, *args, **kwargs):
+    def on_trial_end(self, tuner, trial, evaluation):
+        if evaluation is not None:
+            self.points.append((time.time() - self.started, evaluation.accuracy,
+                                evaluation.expected_macs, evaluation.status))
         if self.deadline is not None:
-            # The admissible front is fine-tuned once the GA stops: stop it
-            # while the time left still covers that.
-            reserve = len(self.admissible_front()) * self.finetune_seconds
+            reserve = len(tuner.admissible_front()) * self.finetune_seconds
             if time.time() + reserve > self.deadline:
-                raise _Deadline()
-        result = super().run_trial(trial, *args, **kwargs)
-        self.timeline_points.append(
-            (time.time() - self.started, self._last_result.accuracy,
-             self._last_result.expected_macs, self._last_result.status))
-        return result
+                tuner.stop_search()
 
 
 def hv_curve(points, min_accuracy, max_macs, offset=0.0):
@@ -244,17 +238,18 @@ def hv_curve(points, min_accuracy, max_macs, offset=0.0):
 
 
 def scratch_search(space, data, args, seed, max_macs, workdir):
-    tuner = _TimedSearch(
+    tuner = NachosSearch(
         space, args.min_accuracy, max_macs, population_size=args.population,
         generations=args.generations, preselect=4, seed=seed,
         directory=workdir, project_name=f"scratch_{seed}_{max_macs:.0f}",
         overwrite=True,
     )
-    tuner.timeline_points, tuner.started = [], time.time()
+    timeline = _Timeline()
     tuner.search(*data.train, validation_data=data.validation,
-                 epochs=args.epochs, batch_size=args.batch_size, verbose=0)
-    wall = time.time() - tuner.started
-    points = tuner.timeline_points
+                 epochs=args.epochs, batch_size=args.batch_size, verbose=0,
+                 trial_callbacks=[timeline])
+    wall = time.time() - timeline.started
+    points = timeline.points
     return {
         "seed": seed, "max_macs": max_macs, "wall_seconds": wall,
         # Candidates trained (those the precheck scored without training,
@@ -278,27 +273,23 @@ def supernet_search(space, supernet, data, args, seed, max_macs, budget,
     build of each for its MACs (~0.3 s), a good part of an inherited
     evaluation (1.0-1.2 s), where it pays for itself against a training.
     """
-    tuner = _TimedSearch(
+    tuner = NachosSearch(
         space, args.min_accuracy, max_macs,
         population_size=args.supernet_population, generations=1000,
         preselect=1, seed=seed, supernet=supernet, directory=workdir,
         evaluator_options={"bn_samples": args.bn_samples},
         project_name=f"supernet_{seed}_{max_macs:.0f}", overwrite=True,
     )
-    tuner.timeline_points, tuner.started = [], time.time()
-    tuner.finetune_seconds = finetune_seconds
-    tuner.deadline = tuner.started + max(0.0, budget - spent)
-    try:
-        tuner.search(*data.train, validation_data=data.validation,
-                     epochs=args.finetune_epochs, batch_size=args.batch_size,
-                     verbose=0, finetune_epochs=args.finetune_epochs)
-    except _Deadline:
-        tuner.save()
-        tuner._finetune_epochs = args.finetune_epochs
-        tuner._verbose = 0
-        tuner._finetune_front()
-    wall = time.time() - tuner.started
-    points = tuner.timeline_points
+    started = time.time()
+    timeline = _Timeline(deadline=started + max(0.0, budget - spent),
+                         finetune_seconds=finetune_seconds)
+    # Stopped at the deadline, the search fine-tunes its front all the same.
+    tuner.search(*data.train, validation_data=data.validation,
+                 epochs=args.finetune_epochs, batch_size=args.batch_size,
+                 verbose=0, finetune_epochs=args.finetune_epochs,
+                 trial_callbacks=[timeline])
+    wall = time.time() - started
+    points = timeline.points
     front = tuner.admissible_front()
     tuned = [(s["finetuned"]["accuracy"], s["finetuned"]["expected_macs"])
              for s in front if "finetuned" in s]

@@ -13,6 +13,7 @@ from keras_nachos.search import pareto
 from keras_nachos.search.blocks import register_block
 from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.cached_evaluation import Evaluation
+from keras_nachos.search.callbacks import SearchCallback
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.head_designs import register_head
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator

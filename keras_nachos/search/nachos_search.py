@@ -1,10 +1,6 @@
-"""NachosSearch: the Keras Tuner front of the NACHOS architecture search."""
+"""NachosSearch: the Keras Tuner tuner of the NACHOS architecture search."""
 
-import contextlib
-import json
 import os
-import threading
-import time
 
 import keras
 import keras_tuner as kt
@@ -17,11 +13,20 @@ from keras_nachos.constraints import check_device_budget
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
+from keras_nachos.search.callbacks import SearchCallback
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.candidate_evaluator import default_rule
+from keras_nachos.search.display import SearchDisplay
+from keras_nachos.search.display import finished_trials
+from keras_nachos.search.distribute import chief
+from keras_nachos.search.distribute import worker
+from keras_nachos.search.finetuning import finetune_front
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nsga2 import NSGA2Oracle
 from keras_nachos.search.search_space import SearchSpace
+from keras_nachos.search.solutions import MODEL_FILE
+from keras_nachos.search.solutions import solution
+from keras_nachos.search.solutions import write_candidate
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
 from keras_nachos.search.state_files import read_json
 from keras_nachos.search.state_files import write_json_atomically
@@ -29,31 +34,10 @@ from keras_nachos.search.trial_metrics import flatten_details
 
 TrialStatus = trial_module.TrialStatus
 
-CANDIDATE_FILE = "candidate.json"
-MODEL_FILE = "eenn.keras"
 # The tuner's own state file, whatever `KERASTUNER_TUNER_ID` is: one name
 # for a single process and for a distributed chief, so a finished search
 # reopens with the default tuner id. Workers write none.
 TUNER_FILE = "tuner0.json"
-# A worker waiting at a generation barrier asks again after 0.05 s, then
-# twice as long each time, at most this long.
-MAX_IDLE_WAIT = 1.0
-# Written by a distributed chief when it ends: `NSGA2Oracle.timeline()`.
-TIMELINE_FILE = "timeline.json"
-# With a supernet: the fine-tuned figures and model of a front candidate.
-FINETUNED_FILE = "finetuned.json"
-FINETUNED_MODEL_FILE = "eenn_finetuned.keras"
-
-
-def distributed_role():
-    """`"worker"`, `"chief"` or `None` (one process), from Keras Tuner's
-    environment variables (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
-    `KERASTUNER_ORACLE_PORT`)."""
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    if not dist_utils.has_chief_oracle():
-        return None
-    return "chief" if dist_utils.is_chief_oracle() else "worker"
 
 
 class NachosSearch(kt.engine.base_tuner.BaseTuner):
@@ -116,9 +100,14 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             data (`calibrate_thresholds(..., floor_confidence=...)`).
         trial_timeout: Optional positive number of seconds (distributed
             search): a trial whose worker is silent that long is given to
-            another worker (see `NSGA2Oracle`). Workers say they are alive
-            every `trial_timeout / 4` seconds (at most every 10 s) while they
-            train.
+            another worker (see `FaultTolerantOracle`). Workers say they are
+            alive every `trial_timeout / 4` seconds (at most every 10 s)
+            while they train.
+        evaluation: Optional `CachedEvaluation` to score candidates with,
+            instead of the one `search` makes from its data: several engines
+            can then share one evaluation and its cache
+            (`benchmarks/search_engines.py`). Its evaluator's precheck and
+            static costs are the search's.
         **kwargs: `BaseTuner` arguments: `directory`, `project_name`,
             `overwrite`, ...
 
@@ -148,6 +137,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         trial_timeout=None,
         supernet=None,
         floor_confidence=None,
+        evaluation=None,
         **kwargs,
     ):
         if not isinstance(search_space, SearchSpace):
@@ -171,14 +161,19 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 "NachosSearch itself)",
                 evaluator_options,
             )
+        if evaluation is not None and not callable(evaluation):
+            raise invalid_type(
+                "evaluation", "a CachedEvaluation (a callable values -> "
+                "Evaluation)", evaluation,
+            )
         self.search_space = search_space
         self.min_accuracy = min_accuracy
         self.max_macs = max_macs
         self.evaluator_options = dict(evaluator_options or {})
         self.max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
         self.max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
-        self.evaluator = None
-        self.evaluation = None
+        self.evaluation = evaluation
+        self.evaluator = getattr(evaluation, "evaluator", None)
         oracle = NSGA2Oracle(
             population_size=population_size,
             generations=generations,
@@ -192,7 +187,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             seed=seed,
             trial_timeout=trial_timeout,
         )
-        self.role = distributed_role()
+        self.role = chief.distributed_role()
         if self.role == "worker" and kwargs.get("overwrite"):
             raise invalid_value(
                 "overwrite",
@@ -206,17 +201,25 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         super().__init__(oracle=oracle, hypermodel=SpaceHyperModel(search_space),
                          **kwargs)
         if self.role == "worker":
-            self.oracle = PatientClient(self.oracle)
-        self._search_start = None
-        self._trials_done_at_start = 0
+            self.oracle = worker.PatientClient(self.oracle)
+        self.display = SearchDisplay(verbose=1)
+        self.idle = worker.IdleWait()
+        self.trial_callbacks = []
+        self._stop_requested = False
+        self._finetune_epochs = None
+        # Optional callable `oracle -> None` the chief calls while it serves
+        # (`keras-nachos search --workers N` watches its worker processes).
+        self.worker_monitor = None
 
     # ------------------------------------------------------------------
-    def search(self, x, y, validation_data, epochs=1, batch_size=128, verbose=1,
-               finetune_epochs=None):
+    def search(self, x=None, y=None, validation_data=None, epochs=1,
+               batch_size=128, verbose=1, finetune_epochs=None,
+               trial_callbacks=None):
         """Runs the search.
 
         Args:
-            x, y: Training arrays (the candidates' training split).
+            x, y: Training arrays (the candidates' training split). Not
+                needed with an `evaluation` given to the constructor.
             validation_data: Tuple `(x_val, y_val)`: objectives and thresholds
                 are measured there only; keep the test split for the end.
             epochs: Integer, training epochs per candidate (with a supernet:
@@ -229,8 +232,10 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 admissible Pareto-optimal candidate once the search is done
                 (`0`: none). Defaults to `epochs`. A resumed search
                 fine-tunes only those not fine-tuned yet.
+            trial_callbacks: Optional list of `SearchCallback`s.
         """
-        if not (isinstance(validation_data, (tuple, list))
+        if self.evaluation is None and not (
+                isinstance(validation_data, (tuple, list))
                 and len(validation_data) == 2):
             raise invalid_value(
                 "validation_data", "a tuple (x_val, y_val)", validation_data
@@ -242,6 +247,38 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                     "are trained from scratch)", finetune_epochs,
                 )
             check_int("finetune_epochs", finetune_epochs, min_value=0)
+        trial_callbacks = list(trial_callbacks or [])
+        for callback in trial_callbacks:
+            if not isinstance(callback, SearchCallback):
+                raise invalid_type(
+                    "trial_callbacks", "a list of SearchCallback",
+                    trial_callbacks,
+                )
+        if self.evaluation is None or getattr(self, "_built_evaluation", False):
+            self.evaluator = self._make_evaluator(
+                x, y, validation_data, epochs, batch_size, verbose)
+            self.evaluation = CachedEvaluation(self.evaluator)
+            self._built_evaluation = True
+        self._finetune_epochs = epochs if finetune_epochs is None else finetune_epochs
+        self.trial_callbacks = trial_callbacks
+        self._stop_requested = False
+        self.display = SearchDisplay(verbose)
+        if self.role != "worker":
+            self.oracle.verbose = 0  # Keras Tuner's own display: ours instead.
+            self.display.trials_done_at_start = len(finished_trials(self.oracle))
+        if self.role == "chief":
+            self._serve()
+        else:
+            self._run_trials()
+        if self.supernet is not None and self.role != "worker":
+            finetune_front(
+                self.oracle.admissible_front(), self.evaluator,
+                self.get_trial_dir, self._finetune_epochs, self.min_accuracy,
+                self.max_macs, display=self.display,
+            )
+
+    def _make_evaluator(self, x, y, validation_data, epochs, batch_size,
+                        verbose):
         options = dict(
             epochs=epochs,
             batch_size=batch_size,
@@ -252,168 +289,64 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             **self.evaluator_options,
         )
         if self.supernet is None:
-            self.evaluator = CandidateEvaluator(
+            return CandidateEvaluator(
                 self.search_space, (x, y), tuple(validation_data),
                 self.min_accuracy, self.max_macs, **options,
             )
-        else:
-            self.evaluator = InheritedEvaluator(
-                self.supernet, (x, y), tuple(validation_data),
-                self.min_accuracy, self.max_macs, **options,
-            )
-        self._finetune_epochs = epochs if finetune_epochs is None else finetune_epochs
-        self.evaluation = CachedEvaluation(self.evaluator)
-        self._verbose = verbose
-        self._search_start = time.time()
-        if self.role != "worker":
-            self.oracle.verbose = 0  # Keras Tuner's own display: ours instead.
-            self._trials_done_at_start = len(self._finished_trials())
-        if self.role == "chief":
-            self._serve()
-        else:
-            self._run_trials()
-        if self.supernet is not None and self.role != "worker":
-            self._finetune_front()
+        return InheritedEvaluator(
+            self.supernet, (x, y), tuple(validation_data),
+            self.min_accuracy, self.max_macs, **options,
+        )
 
-    def _finetune_front(self):
-        """Fine-tunes every admissible Pareto-optimal candidate (not done
-        yet) and records its figures beside the inherited ones."""
-        epochs = self._finetune_epochs
-        if not epochs:
-            return
-        front = self.oracle.admissible_front()
-        for i, record in enumerate(front):
-            trial_dir = self.get_trial_dir(record["trial_id"])
-            path = os.path.join(trial_dir, FINETUNED_FILE)
-            if os.path.exists(path):
-                continue
-            start = time.time()
-            metrics, model = self.evaluator.finetune(record["values"], epochs)
-            os.makedirs(trial_dir, exist_ok=True)
-            model.save(os.path.join(trial_dir, FINETUNED_MODEL_FILE))
-            metrics.pop("curve", None)
-            metrics["admissible"] = bool(
-                metrics["accuracy"] >= self.min_accuracy
-                and metrics["expected_macs"] <= self.max_macs
-            )
-            write_json_atomically(path, metrics)
-            if getattr(self, "_verbose", 1):
-                print(
-                    f"[fine-tune {i + 1}/{len(front)}] trial "
-                    f"{record['trial_id']}: accuracy {record['accuracy']:.4f}"
-                    f" -> {metrics['accuracy']:.4f}, expected_macs "
-                    f"{record['macs']:,.0f} -> {metrics['expected_macs']:,.0f}"
-                    f" ({time.time() - start:.1f} s)", flush=True,
-                )
+    def stop_search(self):
+        """Ends the search after the current trial (it stays resumable)."""
+        self._stop_requested = True
 
     def _run_trials(self):
         """`BaseTuner.search`'s loop, in one process or on a worker, with a
-        backing-off wait at generation barriers (IDLE) and, on a worker, a
-        heartbeat while a trial trains."""
+        backing-off wait at generation barriers (IDLE), the trial callbacks
+        and, on a worker, a heartbeat while a trial trains."""
         self.on_search_begin()
-        wait = 0.0
-        while True:
+        for callback in self.trial_callbacks:
+            callback.on_search_begin(self)
+        self.idle.reset()
+        while not self._stop_requested:
             self.pre_create_trial()
             trial = self.oracle.create_trial(self.tuner_id)
             if trial.status == TrialStatus.STOPPED:
                 break
             if trial.status == TrialStatus.IDLE:
-                wait = min(MAX_IDLE_WAIT, max(0.05, 2 * wait))
-                self._idle_seconds += wait
-                time.sleep(wait)
+                self.idle.sleep()
                 continue
-            wait = 0.0
+            self.idle.reset()
             self.on_trial_begin(trial)
-            with self._heartbeat(trial.trial_id):
+            self._last_evaluation = None
+            for callback in self.trial_callbacks:
+                callback.on_trial_begin(self, trial)
+            if self.role == "worker":
+                interval = worker.heartbeat_interval(self.trial_timeout)
+                with worker.heartbeat(self.oracle, trial.trial_id, interval):
+                    self._try_run_and_update_trial(trial)
+            else:
                 self._try_run_and_update_trial(trial)
             self.on_trial_end(trial)
+            for callback in self.trial_callbacks:
+                callback.on_trial_end(self, trial, self._last_evaluation)
         self.on_search_end()
-
-    _idle_seconds = 0.0
-    # Optional callable `oracle -> None` the chief calls while it serves
-    # (`keras-nachos search --workers N` watches its worker processes).
-    worker_monitor = None
-
-    @contextlib.contextmanager
-    def _heartbeat(self, trial_id):
-        """On a worker: asks the chief for its trial every few seconds (what
-        the chief's `trial_timeout` listens to) while the trial runs."""
-        if self.role != "worker":
-            yield
-            return
-        interval = 10.0 if self.trial_timeout is None else min(
-            10.0, max(0.2, self.trial_timeout / 4))
-        done = threading.Event()
-
-        def beat():
-            while not done.wait(interval):
-                try:
-                    self.oracle.get_trial(trial_id)
-                except Exception:  # The chief is away: the next beat retries.
-                    pass
-
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+        for callback in self.trial_callbacks:
+            callback.on_search_end(self)
 
     def _serve(self):
-        """The chief: serves the oracle over gRPC until the search is done.
-
-        As Keras Tuner's `oracle_chief.start_server` (one server thread), but
-        it ends as soon as the search is finished, no trial is running and
-        every worker has been told to stop (or, for workers that went away,
-        5 s after the rest have), instead of polling every 20 s.
-        """
-        from concurrent import futures
-
-        import grpc
-        from keras_tuner.src import protos
-        from keras_tuner.src.distribute.oracle_chief import OracleServicer
-
+        """The chief: serves the oracle until the search is done."""
         self.save()
-        if getattr(self, "_verbose", 1):
-            self.oracle.trial_ended_callback = lambda trial: print(
-                self._progress_line(trial), flush=True)
-        address = (f"{os.environ['KERASTUNER_ORACLE_IP']}:"
-                   f"{os.environ['KERASTUNER_ORACLE_PORT']}")
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-        servicer = OracleServicer(self.oracle)
-        protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-        if server.add_insecure_port(address) == 0:
-            raise RuntimeError(
-                f"The chief cannot listen on {address} "
-                "(KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT): is the port "
-                "in use?"
-            )
-        server.start()
-        served_from = time.time()
-        if getattr(self, "_verbose", 1):
-            print(f"Chief: serving the search on {address}", flush=True)
-        done_since = None
+        self.oracle.trial_ended_callback = lambda trial: self.display.show(
+            self.display.trial_line(self.oracle, trial, self.role))
         try:
-            while True:
-                time.sleep(0.2)
-                done, waiting = self.oracle.serving_status()
-                if self.worker_monitor is not None:
-                    self.worker_monitor(self.oracle)
-                if not done:
-                    done_since = None
-                    continue
-                done_since = done_since or time.monotonic()
-                if waiting == 0 or time.monotonic() - done_since > 5.0:
-                    break
+            chief.serve(self.oracle, self.project_dir,
+                        on_poll=self.worker_monitor,
+                        verbose=self.display.verbose)
         finally:
-            server.stop(grace=1.0)
-        self.save()
-        write_json_atomically(
-            os.path.join(str(self.project_dir), TIMELINE_FILE),
-            {"served_from": served_from, "served_to": time.time(),
-             "trials": self.oracle.timeline()},
-        )
+            self.save()
 
     def _precheck(self, values):
         if self.evaluator is None:
@@ -427,17 +360,16 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
 
     def run_trial(self, trial, *args, **kwargs):
         result = self.evaluation(trial.hyperparameters.values)
-        self._last_result = result
+        self._last_evaluation = result
         if result.status == "failed":
             # Recorded as a failed trial; the search goes on.
             raise kt.errors.FailedTrialError(result.reason)
         trial_dir = self.get_trial_dir(trial.trial_id)
         os.makedirs(trial_dir, exist_ok=True)
-        if (self.evaluation.last_model is not None and not result.cached
-                and self._keeps_model(result)):
-            self.evaluation.last_model.save(os.path.join(trial_dir, MODEL_FILE))
-        with open(os.path.join(trial_dir, CANDIDATE_FILE), "w") as f:
-            json.dump({"values": result.values, **result.metrics}, f)
+        model = getattr(self.evaluation, "last_model", None)
+        if model is not None and not result.cached and self._keeps_model(result):
+            model.save(os.path.join(trial_dir, MODEL_FILE))
+        write_candidate(trial_dir, result)
         # The details travel with the objectives (numbers only over gRPC).
         return {
             "accuracy": result.accuracy,
@@ -497,99 +429,15 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
-        if getattr(self, "_verbose", 1):
-            if self.role == "worker":
-                print(self._worker_line(trial), flush=True)
-            else:
-                print(self._progress_line(trial), flush=True)
-
-    def _worker_line(self, trial):
-        """A worker's progress line, from its own result (it never reads the
-        oracle)."""
-        result = getattr(self, "_last_result", None)
-        elapsed = _hms(time.time() - self._search_start)
-        if trial.status != TrialStatus.COMPLETED or result is None:
-            reason = (trial.message or "").strip().splitlines()
-            return (f"[{self.tuner_id}] trial {trial.trial_id} FAILED: "
-                    f"{reason[-1] if reason else 'failed'} (elapsed {elapsed})")
-        return (
-            f"[{self.tuner_id}] trial {trial.trial_id} accuracy="
-            f"{result.accuracy:.4f} expected_macs={result.expected_macs:,.0f} "
-            f"(elapsed {elapsed}, idle {self._idle_seconds:.1f} s)"
-        )
-
-    def _finished_trials(self):
-        return [
-            t for t in self.oracle.trials.values()
-            if t.status in ("COMPLETED", "FAILED", "INVALID")
-        ]
-
-    def _progress_line(self, trial):
-        # Evaluations include candidates scored without training (precheck)
-        # and cache hits, which never become Keras Tuner trials.
-        done = self.oracle.total_evaluations
-        total = self.oracle.max_trials
-        trained = len(self._finished_trials())
-        elapsed = time.time() - self._search_start
-        new = max(1, trained - self._trials_done_at_start)
-        remaining = elapsed / new * max(0, total - done)
-        record = self.oracle.record_for(trial.trial_id) or {}
-        acc = record.get("accuracy")
-        macs = record.get("macs")
-        acc = float("nan") if acc is None else acc
-        macs = float("nan") if macs is None else macs
-        if record.get("status") == "failed" or trial.status in ("FAILED", "INVALID"):
-            verdict = f"FAILED: {record.get('reason') or trial.message}"
+        if self.role == "worker":
+            line = self.display.worker_line(
+                self.tuner_id, trial, getattr(self, "_last_evaluation", None),
+                self.idle.total)
         else:
-            verdict = "feasible" if record.get("feasible") else "infeasible"
-        if self.role == "chief" and record.get("tuner_id"):
-            verdict += f" on {record['tuner_id']}"
-        return (
-            f"[trial {done}/{total}] generation {record.get('generation', '?')} "
-            f"accuracy={acc:.4f} expected_macs={macs:,.0f} {verdict} "
-            f"(trained {trained}, elapsed {_hms(elapsed)}, "
-            f"remaining ~{_hms(remaining)})"
-        )
+            line = self.display.trial_line(self.oracle, trial, self.role)
+        self.display.show(line)
 
     # ------------------------------------------------------------------
-    def _solution(self, record):
-        trial_dir = self.get_trial_dir(record["trial_id"])
-        path = os.path.join(trial_dir, CANDIDATE_FILE)
-        # The details as they travelled with the trial's metrics; the
-        # trial's candidate.json (on a shared file system, or in one
-        # process) adds the rest (the rule, the threshold curve).
-        details = dict(record.get("details") or {})
-        if record.get("status") == "completed":
-            details["rule"] = self._rule_name()
-        if os.path.exists(path):
-            with open(path) as f:
-                details.update(json.load(f))
-        solution = dict(details)
-        solution.update(
-            {
-                "trial_id": record["trial_id"],
-                "values": record["values"],
-                "accuracy": record["accuracy"],
-                "expected_macs": record["macs"],
-                "feasible": record["feasible"],
-                "generation": record.get("generation"),
-                "model_path": os.path.join(trial_dir, MODEL_FILE),
-                "tuner_id": record.get("tuner_id"),
-            }
-        )
-        solution.pop("curve", None)
-        finetuned = os.path.join(trial_dir, FINETUNED_FILE)
-        if os.path.exists(finetuned):
-            solution["finetuned"] = read_json(
-                finetuned, what="a fine-tuned candidate's figures",
-                remedy="delete it: the search fine-tunes the candidate again "
-                "when it is resumed",
-            )
-            solution["finetuned_model_path"] = os.path.join(
-                trial_dir, FINETUNED_MODEL_FILE
-            )
-        return solution
-
     def _rule_name(self):
         from keras_nachos import rules
 
@@ -597,6 +445,10 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             return self.evaluator.rule.name
         return rules.get(self.evaluator_options.get("rule")
                          or default_rule(self.search_space)).name
+
+    def _solution(self, record):
+        return solution(record, self.get_trial_dir(record["trial_id"]),
+                        self._rule_name())
 
     def pareto_front(self):
         """Non-dominated candidates (accuracy up, expected MACs down)."""
@@ -614,40 +466,6 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     def all_candidates(self):
         """Every evaluated candidate (including skipped and failed ones)."""
         return [dict(r) for r in self.oracle.archive]
-
-
-class PatientClient:
-    """A worker's `OracleClient` that waits for a chief that went away.
-
-    Keras Tuner's client calls wait for the chief to be ready, but a call in
-    flight when the chief dies fails at once; this one asks again (every
-    second, up to `patience` seconds), so a restarted chief finds its workers
-    still there.
-    """
-
-    def __init__(self, client, patience=600.0):
-        self._client = client
-        self._patience = patience
-
-    def __getattr__(self, name):
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            import grpc
-
-            deadline = time.monotonic() + self._patience
-            while True:
-                try:
-                    return attribute(*args, **kwargs)
-                except grpc.RpcError as error:
-                    if (error.code() != grpc.StatusCode.UNAVAILABLE
-                            or time.monotonic() > deadline):
-                        raise
-                    time.sleep(1.0)
-
-        return call
 
 
 def _keep_resumable(kwargs):
@@ -678,6 +496,7 @@ def _supernet_of(supernet, space):
 
     if not isinstance(supernet, Supernet):
         supernet = load_supernet(supernet)
+
     def architecture(config):
         # The threshold mode is the search's, not the network's.
         return {k: v for k, v in config.items() if k != "threshold_mode"}
@@ -691,9 +510,3 @@ def _supernet_of(supernet, space):
             supernet.space.get_config(),
         )
     return supernet
-
-
-def _hms(seconds):
-    seconds = int(seconds)
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-

@@ -165,3 +165,56 @@ def tiny_space(**kwargs):
     )
     options.update(kwargs)
     return SearchSpace(**options)
+
+
+class FormulaEvaluator:
+    """A `CandidateEvaluator` stand-in that trains nothing: a candidate of
+    a `SearchSpace` is scored by a formula of its values (deterministic), so
+    a whole `NachosSearch` runs in seconds (hooks, callbacks, resumes)."""
+
+    def __init__(self, space, min_accuracy, max_macs):
+        from keras_nachos import rules
+
+        self.space = space
+        self.min_accuracy = min_accuracy
+        self.max_macs = max_macs
+        self.rule = rules.get("max_probability")
+        self.calls = []
+
+    def static_costs(self, values):
+        total, costs = 0.0, []
+        for s in range(1, self.space.num_stages + 1):
+            width = values.get(f"stage_{s}_width", self.space.stage_widths[s - 1][0])
+            total += values[f"stage_{s}_depth"] * width * 1000.0 / s
+            if s < self.space.num_stages and values.get(f"exit_{s}"):
+                costs.append(total)
+        return costs + [total]
+
+    def precheck(self, values):
+        return None
+
+    def __call__(self, values):
+        self.calls.append(dict(values))
+        costs = self.static_costs(values)
+        accuracy = 1.0 - 8.0 / (8.0 + costs[-1] / 1000.0)
+        expected = 0.5 * costs[0] + 0.5 * costs[-1]
+        return {"accuracy": accuracy, "expected_macs": expected,
+                "thresholds": [0.5] * (len(costs) - 1),
+                "exit_fractions": [0.5] + [0.0] * (len(costs) - 2) + [0.5],
+                "static_macs": [int(c) for c in costs]}, None
+
+
+def formula_search(directory, overwrite=True, **kwargs):
+    """A `NachosSearch` of `tiny_space()` scored by a `FormulaEvaluator`."""
+    from keras_nachos.search import CachedEvaluation
+    from keras_nachos.search import NachosSearch
+
+    space = tiny_space()
+    evaluation = kwargs.pop("evaluation", None) or CachedEvaluation(
+        FormulaEvaluator(space, 0.6, 60000.0))
+    options = dict(population_size=4, generations=3, seed=2, preselect=1)
+    options.update(kwargs)
+    return NachosSearch(
+        space, 0.6, 60000.0, evaluation=evaluation, directory=str(directory),
+        project_name="search", overwrite=overwrite, **options,
+    )
