@@ -6,7 +6,8 @@ db81455), from a checkout of that code:
     PYTHONPATH=/path/to/old/checkout python tests/data/golden/record.py \
         /path/to/old/checkout
 
-It writes oracle.json, cli_search.json and the search folders finished/ and
+It writes oracle.json, cli_search.json, distributed_run.json (the one-process
+run of tests/search/distributed_run.py) and the search folders finished/ and
 interrupted/ (the same search killed by SIGKILL after its sixth trial)
 here. Never run it again to make the golden test pass: the point of the test
 is that the reorganised code gives what the old code gave.
@@ -71,6 +72,15 @@ def main(old_checkout):
     with open(os.path.join(HERE, "cli_search.json"), "w") as f:
         json.dump({"single": summary, "workers": workers},
                   f, indent=1)
+
+    # The reference of tests/search/distributed_test.py.
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.search.distributed_run",
+             os.path.join(tmp, "search"), "--result",
+             os.path.join(HERE, "distributed_run.json")],
+            capture_output=True, text=True, env=env, cwd=old_checkout)
+        assert done.returncode == 0, done.stderr
 
     # The same search killed after its sixth trial ended.
     process = subprocess.Popen(
