@@ -27,3 +27,20 @@ def invalid_type(argument, expected, received):
         f"Expected {expected}. Received: {argument}={received!r} "
         f"of type {type(received).__name__}"
     )
+
+
+def one_of(values):
+    """What a registry accepts, for `invalid_value`'s `expected`.
+
+    Args:
+        values: Iterable of the accepted values (names), listed sorted.
+
+    Returns:
+        A string: "one of: 'a', 'b', 'c'".
+
+    Example:
+
+    >>> one_of(["sdn", "conv"])
+    "one of: 'conv', 'sdn'"
+    """
+    return "one of: " + ", ".join(repr(v) for v in sorted(values))

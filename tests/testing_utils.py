@@ -60,6 +60,7 @@ def trained_model(head="global_pool", confidence=False):
         small_cnn(), ["p1", "p2"], 4, head=head, confidence=confidence
     )
     model.compile(keras.optimizers.Adam(1e-2))
+    build_optimizer(model)
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)
     return model, x, y
 
@@ -68,8 +69,22 @@ def trained_backbone(x, y):
     """`small_cnn` trained 3 epochs on `(x, y)` (the E2CM tests' backbone)."""
     backbone = small_cnn()
     backbone.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    build_optimizer(backbone)
     backbone.fit(x, y, epochs=3, batch_size=32, verbose=0)
     return backbone
+
+
+def build_optimizer(model):
+    """Builds a compiled model's optimizer before its first `fit`.
+
+    Without a distribution strategy, Keras 3 on TensorFlow builds the
+    optimizer inside the first traced train step, so TensorFlow traces that
+    step twice (once more after creating the optimizer's variables). Built
+    beforehand from the same variables, the step is traced once: the first
+    `fit` of these tiny models takes about half the time, and trains the
+    same weights.
+    """
+    model.optimizer.build(model.trainable_variables)
 
 
 def assert_round_trip(obj, custom_objects=None, inputs=None):

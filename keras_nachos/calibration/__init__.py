@@ -5,7 +5,8 @@ data: the model runs once and every threshold setting is evaluated on the
 cached outputs (`exit_tables`, `evaluation`), which lets the search
 (`trade_off_search`) look at many thousands of settings.
 `calibrate_thresholds` returns the chosen setting and the whole
-non-dominated curve (`calibrate`, `calibration_result`);
+non-dominated curve (`calibrate`, `calibration_result`; the guaranteed
+floor in `guaranteed_calibration` and `guarantee`);
 `grid_repair_thresholds` (NACHOS' procedure) and `random_search_hull`
 (E2CM's) are the baselines (`baselines`), public so that benchmarks can
 compare; `curves` measures curves against each other.

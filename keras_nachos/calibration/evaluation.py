@@ -56,8 +56,12 @@ def exit_index(S, thresholds):
     u = np.asarray(thresholds, dtype="float64")
     single = u.ndim == 1
     u = u.reshape(-1, S.shape[1])
-    fires = S[None, :, :] >= u[:, None, :]
-    index = np.where(fires.any(axis=2), fires.argmax(axis=2), S.shape[1])
+    # From the last early exit down to the first, so that the first exit that
+    # fires wins: one `(m, n)` comparison per exit (reducing an `(m, n, B - 1)`
+    # table over its short last axis is several times slower).
+    index = np.full((u.shape[0], S.shape[0]), S.shape[1])
+    for b in range(S.shape[1] - 1, -1, -1):
+        index[S[None, :, b] >= u[:, b, None]] = b
     return index[0] if single else index
 
 

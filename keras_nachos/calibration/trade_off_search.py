@@ -48,18 +48,21 @@ class TradeOffSearch:
         self.moves += 1
         S, R, C, n, E = self.S, self.R, self.costs, self.n, self.num_early
         fires = S >= u
-        if j + 1 < E:
-            tail = fires[:, j + 1 :]
-            down = np.where(tail.any(axis=1), j + 1 + tail.argmax(axis=1), E)
-        else:
-            down = np.full(n, E)
+        # The first exit after `j` that fires (`E`: the final exit), and the
+        # first before `j` (`j`: none), from the last exit down: one pass per
+        # column (faster than reducing over the short exit axis).
+        down = np.full(n, E)
+        for b in range(E - 1, j, -1):
+            down[fires[:, b]] = b
         cost_down = C[down]
         correct_down = R[self.rows, down]
         fixed_cost, fixed_correct = 0.0, 0
         if j > 0:
-            head = fires[:, :j]
-            gone = head.any(axis=1)
-            taken = head.argmax(axis=1)[gone]
+            first = np.full(n, j)
+            for b in range(j - 1, -1, -1):
+                first[fires[:, b]] = b
+            gone = first < j
+            taken = first[gone]
             fixed_cost = C[taken].sum()
             fixed_correct = int(R[self.rows[gone], taken].sum())
             in_order = ~gone[self.order[:, j]]

@@ -2,6 +2,8 @@
 
 from keras_nachos.costs import count_macs
 from keras_nachos.costs import register_mac_counter
+from keras_nachos.errors import invalid_value
+from keras_nachos.errors import one_of
 from keras_nachos.heads.class_means_head import ClassMeansHead
 from keras_nachos.heads.conv_head import ConvHead
 from keras_nachos.heads.exit_head import ExitHead
@@ -22,8 +24,29 @@ _HEADS_BY_NAME = {
 
 
 def get(identifier):
-    """Returns the head class for a name ("global_pool", "sdn", "conv")."""
-    return _HEADS_BY_NAME.get(identifier)
+    """Returns the head class registered under a name.
+
+    Args:
+        identifier: String, one of `"global_pool"`, `"mixed_pool"` (or
+            `"sdn"`), `"conv"` (or `"nachos"`), `"class_means"` (or
+            `"e2cm"`).
+
+    Returns:
+        An `ExitHead` subclass.
+
+    Raises:
+        ValueError: For any other value, naming it and the names that exist
+            (the error names the argument `head`, the argument of
+            `EarlyExitModel.from_backbone` that these names are given to).
+
+    Example:
+
+    >>> get("sdn").__name__
+    'MixedPoolHead'
+    """
+    if isinstance(identifier, str) and identifier in _HEADS_BY_NAME:
+        return _HEADS_BY_NAME[identifier]
+    raise invalid_value("head", one_of(_HEADS_BY_NAME), identifier)
 
 
 def _register_mac_counters():

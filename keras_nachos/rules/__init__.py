@@ -3,6 +3,7 @@
 import keras
 
 from keras_nachos.errors import invalid_value
+from keras_nachos.errors import one_of
 from keras_nachos.rules.cascade_confidence import CascadeConfidence
 from keras_nachos.rules.class_means import ClassMeans
 from keras_nachos.rules.entropy import Entropy
@@ -26,6 +27,16 @@ def get(identifier):
 
     Returns:
         An `ExitRule`.
+
+    Raises:
+        ValueError: For any other value, naming it and the rule names that
+            exist (the error names the argument `rule`, as every function
+            that takes a rule calls it).
+
+    Example:
+
+    >>> get("entropy").name
+    'entropy'
     """
     if isinstance(identifier, ExitRule):
         return identifier
@@ -36,7 +47,9 @@ def get(identifier):
         if isinstance(rule, ExitRule):
             return rule
     raise invalid_value(
-        "rule", f"an ExitRule or one of {sorted(_RULES)}", identifier
+        "rule",
+        f"an ExitRule, a serialized ExitRule or {one_of(_RULES)}",
+        identifier,
     )
 
 

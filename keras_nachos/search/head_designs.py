@@ -2,6 +2,7 @@
 
 from keras_nachos import heads as heads_module
 from keras_nachos.errors import invalid_value
+from keras_nachos.errors import one_of
 
 _HEAD_BUILDERS = {
     "global_pool": lambda k, width, conf, name: heads_module.GlobalPoolHead(
@@ -31,6 +32,24 @@ def register_head(name, builder):
     return builder
 
 
+def get(identifier):
+    """Returns the builder of a registered head design.
+
+    Args:
+        identifier: String, a name among `head_designs()` (`"global_pool"`,
+            `"sdn"`, `"conv"` and the designs given to `register_head`).
+
+    Returns:
+        The callable `builder(num_classes, width, confidence, name)`.
+
+    Raises:
+        ValueError: For any other value, naming it and the designs that
+            exist (the error names the argument `head_type`, one of a
+            `SearchSpace`'s `head_types`).
+    """
+    if isinstance(identifier, str) and identifier in _HEAD_BUILDERS:
+        return _HEAD_BUILDERS[identifier]
+    raise invalid_value("head_type", one_of(_HEAD_BUILDERS), identifier)
 
 
 def head_designs():
@@ -40,4 +59,4 @@ def head_designs():
 
 def make_head(name, num_classes, width, confidence, layer_name):
     """Builds the head design `name` (see `register_head`)."""
-    return _HEAD_BUILDERS[name](num_classes, width, confidence, layer_name)
+    return get(name)(num_classes, width, confidence, layer_name)

@@ -130,19 +130,12 @@ def test_bad_convention_is_rejected_before_the_model_runs():
         calibration.calibrate_thresholds(None, None, min_accuracy=2)
 
 
-def test_calibrated_thresholds_reproduce_real_early_exit(monkeypatch):
-    import keras
+def test_calibrated_thresholds_reproduce_real_early_exit(
+    shared_trained_model, monkeypatch
+):
     import tensorflow as tf
 
-    from keras_nachos import EarlyExitModel
-    from tests.testing_utils import small_cnn
-    from tests.testing_utils import toy_data
-
-    x, y = toy_data(64)
-    model = EarlyExitModel.from_backbone(small_cnn(), ["p1", "p2"], 4)
-    model.compile(keras.optimizers.Adam(1e-2))
-    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
-
+    model, x, y = shared_trained_model
     calls = []
     predict_exits = model.predict_exits
 

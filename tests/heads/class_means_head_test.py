@@ -1,5 +1,6 @@
 """Tests of `keras_nachos.heads.class_means_head` (E2CM exits); the
-`data_and_backbone` fixture is in tests/conftest.py."""
+`shared_data_and_backbone` fixture (trained once per session) is in
+tests/conftest.py."""
 
 import keras
 import numpy as np
@@ -9,8 +10,8 @@ from keras_nachos import count_macs
 from keras_nachos.calibration import exit_indices as _exit_indices
 
 
-def test_class_means_macs_early_exit_and_save_load(data_and_backbone, tmp_path):
-    x, y, backbone = data_and_backbone
+def test_class_means_macs_early_exit_and_save_load(shared_data_and_backbone, tmp_path):
+    x, y, backbone = shared_data_and_backbone
     model = EarlyExitModel.from_backbone(backbone, ["p1", "p2"], 4, head="e2cm")
     model.fit_class_means(x, y)
     assert model.head_macs[:2] == [4 * 8 * 8 * 8, 4 * 4 * 4 * 16]

@@ -1,16 +1,17 @@
 """Tests of `keras_nachos.heads.exit_head`: what every head does (shapes,
-confidence column, serialization, MAC count, argument checks)."""
+confidence column, serialization) and the base class' own parts; each head's
+MACs and argument checks are tested in its own file."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras_nachos as kn
 from keras_nachos import ConvHead
 from keras_nachos import GlobalPoolHead
 from keras_nachos import MixedPoolHead
-from keras_nachos.costs import layer_macs as layer_macs_at
-from tests.testing_utils import NAN
-from tests.testing_utils import assert_invalid
+from keras_nachos.costs import count_macs
+from keras_nachos.heads import ExitHead
+from keras_nachos.heads import head_as_model
 from tests.testing_utils import assert_round_trip
 
 
@@ -35,45 +36,29 @@ def test_heads_shapes_and_serialization(head):
     np.testing.assert_allclose(np.asarray(clone(x)), out, rtol=1e-6)
 
 
-def test_head_macs_by_hand():
-    # GlobalPoolHead on (8, 8, 4): pool is free, dense 4 -> 5.
-    assert layer_macs_at(GlobalPoolHead(5), (1, 8, 8, 4)) == 4 * 5
-    assert layer_macs_at(GlobalPoolHead(5, confidence=True), (1, 8, 8, 4)) == 4 * 6
-    # ConvHead on (8, 8, 4) with pool 2: 4x4 maps, convs 4->3->2, dense 32->5.
-    head = ConvHead(5, filters=(3, 2), pool_size=2)
-    expected = 4 * 4 * 3 * 9 * 4 + 4 * 4 * 2 * 9 * 3 + 4 * 4 * 2 * 5
-    assert layer_macs_at(head, (1, 8, 8, 4)) == expected
-    # MixedPoolHead (8, 8, 4), target 4: pool 2 -> 4x4x4 -> dense 64 -> 5.
-    assert layer_macs_at(MixedPoolHead(5), (1, 8, 8, 4)) == 64 * 5
+def test_the_base_head_is_a_softmax_classifier_with_a_confidence_column():
+    head = ExitHead(3, confidence=True)
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    out = np.asarray(head(x))
+    kernel, bias = head.classifier.get_weights()
+    logits = x @ kernel + bias
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out[:, :3], softmax, rtol=1e-5)
+    c_kernel, c_bias = head.confidence_layer.get_weights()
+    np.testing.assert_allclose(
+        out[:, 3], (1 / (1 + np.exp(-(x @ c_kernel + c_bias))))[:, 0], rtol=1e-5
+    )
+    assert head.output_units == 4 and head.compute_output_shape((None, 5)) == (None, 4)
+    shapes = [(layer.name, i, o) for layer, i, o in head.sublayer_shapes((1, 5))]
+    assert shapes == [("classifier", (1, 5), (1, 3)), ("confidence", (1, 5), (1, 1))]
+    # The MAC counter's model of the head: 5 x 3 + 5 x 1.
+    assert count_macs(head_as_model(head, (1, 5))) == 20
 
 
-def test_bad_head_arguments():
-    with pytest.raises(ValueError, match="argument `pooling`"):
-        GlobalPoolHead(3, pooling="sum")
-    with pytest.raises(ValueError, match="argument `num_classes`"):
-        ConvHead(1)
-    with pytest.raises(ValueError, match="argument `filters`"):
-        ConvHead(3, filters=())
-    with pytest.raises(ValueError, match="ConvHead"):
-        ConvHead(3)(np.zeros((2, 16)))
-
-
-HEADS = [
-    (kn.GlobalPoolHead, {"hidden_units": 0}, "hidden_units"),
-    (kn.GlobalPoolHead, {"hidden_units": True}, "hidden_units"),
-    (kn.GlobalPoolHead, {"pooling": "median"}, "pooling"),
-    (kn.MixedPoolHead, {"target_size": 0}, "target_size"),
-    (kn.MixedPoolHead, {"target_size": 2.5}, "target_size"),
-    (kn.ConvHead, {"filters": ()}, "filters"),
-    (kn.ConvHead, {"filters": (8, -1)}, "filters"),
-    (kn.ConvHead, {"pool_size": True}, "pool_size"),
-    (kn.ConvHead, {"pool_size": NAN}, "pool_size"),
-    (kn.GlobalPoolHead, {"confidence": 1}, "confidence"),
-]
-
-
-@pytest.mark.parametrize("cls, kwargs, argument", HEADS)
-def test_heads(cls, kwargs, argument):
-    assert_invalid(argument, cls, 4, **kwargs)
-    assert_invalid("num_classes", cls, 1)
-    assert_invalid("num_classes", cls, 4.0)
+def test_outputs_are_float32_under_mixed_precision():
+    head = GlobalPoolHead(3, hidden_units=4, dtype="mixed_float16")
+    out = head(np.zeros((2, 4, 4, 2), "float32"))
+    assert head.output_dtype == "float32" and out.dtype == "float32"
+    assert head.body[-1].compute_dtype == "float16"
+    spec = head.compute_output_spec(keras.KerasTensor((2, 4, 4, 2)))
+    assert spec.dtype == "float32" and spec.shape == (2, 3)

@@ -1,22 +1,14 @@
+"""Tests of `keras_nachos.reporting.early_exit_report`; the
+`shared_trained_model` fixture (trained once per session) is in
+tests/conftest.py."""
+
 import math
 
 import numpy as np
 
-from keras_nachos import EarlyExitModel
-from tests.testing_utils import small_cnn
-from tests.testing_utils import toy_data
 
-
-def _model_and_data():
-    x, y = toy_data(96, seed=5)
-    model = EarlyExitModel.from_backbone(small_cnn(), ["p1", "p2"], 4)
-    model.compile("adam")
-    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
-    return model, x, y
-
-
-def test_report_numbers_match_predict_early_exit(tmp_path):
-    model, x, y = _model_and_data()
+def test_report_numbers_match_predict_early_exit(shared_trained_model, tmp_path):
+    model, x, y = shared_trained_model
     outputs = model.predict_exits(x)
     t = [float(np.median(o.max(axis=1))) for o in outputs[:2]]
     report = model.evaluate_early_exit(x, y, t)

@@ -1,17 +1,12 @@
-"""Tests of `keras_nachos.rules.entropy`, beside the max-probability and
-score-margin scores."""
+"""Tests of `keras_nachos.rules.entropy`."""
 
 import numpy as np
 
 from keras_nachos import rules as exit_rules
 
 
-def test_max_probability_entropy_margin_by_hand():
+def test_entropy_by_hand():
     p = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25]])
-    np.testing.assert_allclose(exit_rules.MaxProbability().score(p, None), [0.7, 0.4])
-    np.testing.assert_allclose(
-        exit_rules.ScoreMargin().score(p, None), [0.5, 0.05], atol=1e-12
-    )
     h = -(p * np.log(p)).sum(axis=1)
     np.testing.assert_allclose(exit_rules.Entropy().score(p, None), h)
     fires, _ = exit_rules.Entropy().decide(p, h[0] + 1e-9, 3, None)

@@ -1,5 +1,6 @@
-"""Tests of `keras_nachos.rules.exit_rule` (and the `rules` package's
-lookup): thresholds, serialization, user rules, one definition of firing."""
+"""Tests of `keras_nachos.rules.exit_rule`: thresholds, serialization, user
+rules, one definition of firing (the `rules` package's lookup is tested in
+init_test.py)."""
 
 import math
 
@@ -26,8 +27,6 @@ def test_threshold_ranges():
     rule.validate_thresholds([math.log(10)], 1, 10)
     with pytest.raises(ValueError, match="values in \\[0, 2.30259\\]"):
         rule.validate_thresholds([2.4], 1, 10)
-    with pytest.raises(ValueError, match="argument `rule`"):
-        exit_rules.get("most_confident")
 
 
 def test_rules_serialize_and_custom_rules_plug_in():
@@ -86,11 +85,6 @@ def test_rule_thresholds(thresholds):
         if isinstance(thresholds, list) and thresholds == [1.5] and rule.name == "entropy":
             continue  # within [0, log 4]
         assert_invalid("thresholds", rule.validate_thresholds, thresholds, 1, 4)
-
-
-def test_rule_names():
-    assert_invalid("rule", kn.rules.get, "fastest")
-    assert_invalid("rule", kn.rules.get, 3)
 
 
 class SecondLargest(ExitRule):

@@ -1,5 +1,6 @@
 """Tests of `keras_nachos.training.class_means_fitting` (E2CM); the
-`data_and_backbone` fixture is in tests/conftest.py."""
+`shared_data_and_backbone` fixture (trained once per session) is in
+tests/conftest.py."""
 
 import keras
 import numpy as np
@@ -8,8 +9,8 @@ import pytest
 from keras_nachos import EarlyExitModel
 
 
-def test_class_means_and_scales_by_hand(data_and_backbone):
-    x, y, backbone = data_and_backbone
+def test_class_means_and_scales_by_hand(shared_data_and_backbone):
+    x, y, backbone = shared_data_and_backbone
     weights_before = [w.copy() for w in backbone.get_weights()]
     model = EarlyExitModel.from_backbone(backbone, ["p1", "p2"], 4, head="class_means")
     model.fit_class_means(x, y, batch_size=37)
@@ -32,8 +33,8 @@ def test_class_means_and_scales_by_hand(data_and_backbone):
         np.testing.assert_array_equal(a, b)
 
 
-def test_fit_class_means_errors(data_and_backbone):
-    x, y, backbone = data_and_backbone
+def test_fit_class_means_errors(shared_data_and_backbone):
+    x, y, backbone = shared_data_and_backbone
     model = EarlyExitModel.from_backbone(backbone, ["p1"], 4)
     with pytest.raises(ValueError, match="no ClassMeansHead"):
         model.fit_class_means(x, y)
