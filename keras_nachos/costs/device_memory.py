@@ -30,7 +30,8 @@ other candidates against the same bounds.
 import dataclasses
 import math
 
-from keras_nachos.costs.shapes import graph_of
+from keras_nachos.functional_graph import graph_of
+from keras_nachos.functional_graph import nodes as graph_nodes
 
 FLASH_PER_CHANNEL = 40
 FLASH_PER_OPERATION = 380
@@ -79,16 +80,6 @@ def kernel_and_channels(layers):
     return kernel, channels
 
 
-def _ordered_nodes(graph):
-    nodes = []
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            if node.operation is None or node.is_input:
-                continue
-            nodes.append(node)
-    return nodes
-
-
 def activation_peak(model, keep=()):
     """Peak int8 bytes of the tensors alive at once while `model` runs.
 
@@ -101,24 +92,27 @@ def activation_peak(model, keep=()):
         `(peak bytes, number of operations)`.
     """
     graph = graph_of(model)
-    nodes = _ordered_nodes(graph)
+    nodes = [
+        node for node in graph_nodes(graph)
+        if node.operation is not None and not node.is_input
+    ]
     buffer_of = {}  # tensor id -> buffer id
     size = {}  # buffer id -> bytes
-    for x in graph._inputs:
+    for x in graph.inputs:
         buffer_of[id(x)] = id(x)
         size[id(x)] = _elements(x)
     last_use = {}
     for i, node in enumerate(nodes):
-        for x in node.input_tensors:
+        for x in node.inputs:
             last_use[id(x)] = i
-    for x in list(graph._outputs) + list(keep):
+    for x in list(graph.outputs) + list(keep):
         last_use[id(x)] = len(nodes)
     live = set(buffer_of.values())
     buffer_end = {b: last_use.get(b, -1) for b in live}
     peak, operations = sum(size[b] for b in live), 0
     for i, node in enumerate(nodes):
         name = type(node.operation).__name__
-        inputs = [buffer_of[id(x)] for x in node.input_tensors if id(x) in buffer_of]
+        inputs = [buffer_of[id(x)] for x in node.inputs if id(x) in buffer_of]
         if name in _ALIASES and len(node.outputs) == 1 and inputs:
             buffer = inputs[0]
             buffer_of[id(node.outputs[0])] = buffer

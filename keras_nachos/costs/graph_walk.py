@@ -18,8 +18,9 @@ from keras_nachos.costs.shapes import batch_one
 from keras_nachos.costs.shapes import batch_one_inputs
 from keras_nachos.costs.shapes import check_model
 from keras_nachos.costs.shapes import check_static
-from keras_nachos.costs.shapes import graph_of
 from keras_nachos.costs.shapes import keras_tensors
+from keras_nachos.functional_graph import graph_of
+from keras_nachos.functional_graph import nodes
 
 
 def mac_report(model):
@@ -52,8 +53,8 @@ def mac_report(model):
         inputs = batch_one_inputs(model)
         _count_fallback(model, (inputs,), {}, model.name, report)
     else:
-        check_static(model, graph._inputs)
-        inputs = [batch_one(x) for x in graph._inputs]
+        check_static(model, graph.inputs)
+        inputs = [batch_one(x) for x in graph.inputs]
         _walk(graph, inputs, "", report)
     return report
 
@@ -62,19 +63,17 @@ def _walk(graph, inputs, prefix, report):
     """Counts every node of `graph`, fed with `inputs`; returns its outputs."""
     # Mirrors `Function._run_through_graph`: deepest nodes first, every node
     # of the model's own graph once, whatever other graphs its layers are in.
-    tensors = {id(ref): x for ref, x in zip(graph._inputs, inputs)}
-    nodes_by_depth = graph._nodes_by_depth
-    for depth in sorted(nodes_by_depth, reverse=True):
-        for node in nodes_by_depth[depth]:
-            if node.operation is None or node.is_input:
-                continue
-            if any(id(x) not in tensors for x in node.input_tensors):
-                continue
-            args, kwargs = node.arguments.fill_in(tensors)
-            outputs = _count_call(node, args, kwargs, prefix, report)
-            for ref, out in zip(node.outputs, outputs):
-                tensors[id(ref)] = out
-    return [tensors[id(x)] for x in graph._outputs]
+    tensors = {id(ref): x for ref, x in zip(graph.inputs, inputs)}
+    for node in nodes(graph):
+        if node.operation is None or node.is_input:
+            continue
+        if any(id(x) not in tensors for x in node.inputs):
+            continue
+        args, kwargs = node.call_arguments(tensors)
+        outputs = _count_call(node, args, kwargs, prefix, report)
+        for ref, out in zip(node.outputs, outputs):
+            tensors[id(ref)] = out
+    return [tensors[id(x)] for x in graph.outputs]
 
 
 def _call_tensors(operation, args, kwargs):
@@ -90,7 +89,7 @@ def _call_tensors(operation, args, kwargs):
 
 def _output_tensors(node, operation, args, kwargs):
     """Output KerasTensors (batch 1) of one call, reusing the graph's shapes."""
-    refs = node.input_tensors
+    refs = node.inputs
     inputs = keras_tensors((args, kwargs))  # Same order as `refs`.
     same = len(refs) == len(inputs) and all(
         tuple(r.shape)[1:] == tuple(x.shape)[1:]

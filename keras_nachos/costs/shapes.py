@@ -1,8 +1,9 @@
-"""Batch-1 shapes and the functional graph of a model, for counting MACs."""
+"""Batch-1 shapes of a model's inputs and outputs, for counting MACs."""
 
 import keras
 
 from keras_nachos.errors import invalid_type
+from keras_nachos.functional_graph import graph_of
 from keras_nachos.errors import invalid_value
 
 
@@ -15,19 +16,6 @@ def check_model(model):
             "a built model (give it an `Input`, call `build()` or call it on data)",
             model,
         )
-
-
-def graph_of(operation):
-    """Returns the functional graph of a model, or None if it has none."""
-    # Keras 3 internals: a Functional model (`keras.src.ops.function.Function`)
-    # keeps its own graph in `_nodes_by_depth`; a built Sequential model keeps
-    # one in `_functional`.
-    if hasattr(operation, "_nodes_by_depth"):
-        return operation
-    functional = getattr(operation, "_functional", None)
-    if functional is not None and hasattr(functional, "_nodes_by_depth"):
-        return functional
-    return None
 
 
 def batch_one(x):
@@ -53,8 +41,10 @@ def batch_one_inputs(model):
     """KerasTensors at batch 1 in the structure the model is called with."""
     graph = graph_of(model)
     if graph is not None:
-        check_static(model, graph._inputs)
-        return keras.tree.map_structure(batch_one, graph._inputs_struct)
+        check_static(model, graph.inputs)
+        # A functional model's `input` is its inputs in the structure given
+        # to its constructor (`inputs` is them flattened).
+        return keras.tree.map_structure(batch_one, graph.input)
     shapes = getattr(model, "_build_shapes_dict", None)
     if not shapes or len(shapes) != 1:
         raise invalid_value(

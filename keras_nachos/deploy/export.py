@@ -42,11 +42,12 @@ from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_inputs
 from keras_nachos.deploy.manifest import Manifest
 from keras_nachos.deploy.manifest import SingleFileSpec
-from keras_nachos.deploy.micro import captured_stderr
-from keras_nachos.deploy.micro import prepare_for_micro
 from keras_nachos.deploy.manifest import StageSpec
 from keras_nachos.deploy.manifest import TensorSpec
+from keras_nachos.deploy.micro import captured_stderr
+from keras_nachos.deploy.micro import prepare_for_micro
 from keras_nachos.errors import invalid_value
+from keras_nachos.models import stages
 from keras_nachos.version import __version__
 
 QUANTIZE_MODES = (None, "int8")
@@ -57,24 +58,12 @@ def stage_export_models(model):
     """One Keras model per stage, with outputs named for the runtime.
 
     Stage `i` takes `"image"` (the model's input, stage 1) or
-    `"features_in"` (the previous stage's features) and returns `{"exit": head output, "features":
-    its features}` (the last stage only `"exit"`). The stages share the
+    `"features_in"` (the previous stage's features) and returns
+    `{"exit": head output, "features": its features}` (the last stage only
+    `"exit"`): `model.stage_plan.export_models()`. The stages share the
     model's layers and weights.
     """
-    stages = []
-    last = model.num_exits - 1
-    for i, (stage, head) in enumerate(zip(model.stage_models, model.exit_layers)):
-        spec = stage.inputs[0]
-        inputs = keras.Input(
-            tuple(spec.shape[1:]), dtype=spec.dtype,
-            name="image" if i == 0 else "features_in",
-        )
-        features = stage(inputs)
-        outputs = {"exit": features if head is None else head(features)}
-        if i < last:
-            outputs["features"] = features
-        stages.append(keras.Model(inputs, outputs, name=f"stage_{i + 1}"))
-    return stages
+    return model.stage_plan.export_models()
 
 
 def _representative(samples):
@@ -137,19 +126,23 @@ def single_file_function(stage_models, rule, num_classes):
 
     def run_from(i, inputs, score_thresholds):
         outputs = stage_models[i](inputs)
-        probabilities = outputs["exit"][:, :num_classes]
+        probabilities = outputs[stages.EXIT][:, :num_classes]
         if i == last:
             return probabilities, tf.constant([i], tf.int32)
         score = rule.exit_score(rule.tf_score(probabilities))[0]
         return tf.cond(
             score >= score_thresholds[i],
             lambda: (probabilities, tf.constant([i], tf.int32)),
-            lambda: run_from(i + 1, outputs["features"], score_thresholds),
+            lambda: run_from(
+                i + 1, outputs[stages.FEATURES], score_thresholds
+            ),
         )
 
     spec = stage_models[0].inputs[0]
     signature = [
-        tf.TensorSpec((1,) + tuple(spec.shape[1:]), spec.dtype, name="image"),
+        tf.TensorSpec(
+            (1,) + tuple(spec.shape[1:]), spec.dtype, name=stages.IMAGE
+        ),
         tf.TensorSpec((last,), tf.float32, name="score_thresholds"),
     ]
 
@@ -187,7 +180,7 @@ def single_file_spec(flatbuffer):
     input_specs, output_specs = tensor_specs(flatbuffer)
     return SingleFileSpec(
         file=SINGLE_FILE,
-        image=input_specs["image"],
+        image=input_specs[stages.IMAGE],
         score_thresholds=input_specs["score_thresholds"],
         exit_output=output_specs["exit_output"],
         exit_index=output_specs["exit_index"],
@@ -255,14 +248,14 @@ def check_directory(directory):
         raise invalid_value("directory", "a folder path", directory)
 
 
-def stage_spec(index, name, flatbuffer):
-    """The `StageSpec` of stage `index` (0-based) converted to `flatbuffer`."""
+def stage_spec(stage, flatbuffer):
+    """The `StageSpec` of a `Stage` converted to `flatbuffer`."""
     input_specs, output_specs = tensor_specs(flatbuffer)
     return StageSpec(
-        file=name,
-        input=input_specs["image" if index == 0 else "features_in"],
-        exit=output_specs["exit"],
-        features=output_specs.get("features"),
+        file=stage.file_name,
+        input=input_specs[stage.input_name],
+        exit=output_specs[stages.EXIT],
+        features=output_specs.get(stages.FEATURES),
         bytes=len(flatbuffer),
     )
 
@@ -286,11 +279,12 @@ def _check_single_file(single_file, rule, quantize):
     return single_file
 
 
-def write_manifest(directory, model, stages, serialized_rule, thresholds,
+def write_manifest(directory, model, stage_specs, serialized_rule, thresholds,
                    quantize, training=None, single_file=None):
-    """Writes and returns the `Manifest` of `model` exported as `stages`."""
+    """Writes and returns the `Manifest` of `model` exported as the stages
+    `stage_specs` (a list of `StageSpec`)."""
     manifest = Manifest(
-        stages=stages,
+        stages=stage_specs,
         rule=serialized_rule,
         thresholds=[float(t) for t in thresholds],
         num_classes=model.num_classes,
@@ -373,17 +367,19 @@ def export_early_exit(
                 "representative_data", "a non-empty array of inputs", samples
             )
     os.makedirs(directory, exist_ok=True)
-    stages = []
+    specs = []
     inputs = samples
-    stage_models = stage_export_models(model)
-    for i, stage_model in enumerate(stage_models):
+    plan = model.stage_plan
+    stage_models = plan.export_models()
+    for stage, stage_model in zip(plan.stages, stage_models):
         flatbuffer = convert_stage(stage_model, quantize, inputs)
-        name = f"stage_{i + 1}.tflite"
-        with open(os.path.join(directory, name), "wb") as f:
+        with open(os.path.join(directory, stage.file_name), "wb") as f:
             f.write(flatbuffer)
-        stages.append(stage_spec(i, name, flatbuffer))
-        if samples is not None and i < len(stage_models) - 1:
-            inputs = np.asarray(stage_model.predict(inputs, verbose=0)["features"])
+        specs.append(stage_spec(stage, flatbuffer))
+        if samples is not None and not stage.is_last:
+            inputs = np.asarray(
+                stage_model.predict(inputs, verbose=0)[stages.FEATURES]
+            )
     one_file = None
     single_path = os.path.join(directory, SINGLE_FILE)
     if single_file:
@@ -394,7 +390,7 @@ def export_early_exit(
     elif os.path.exists(single_path):
         os.remove(single_path)  # Never leave one of an earlier export.
     manifest = write_manifest(
-        directory, model, stages, serialized_rule, thresholds, quantize,
+        directory, model, specs, serialized_rule, thresholds, quantize,
         single_file=one_file,
     )
     if micro:

@@ -9,7 +9,8 @@ class StagedRunner:
     """Runs an EarlyExitModel stage by stage, forwarding only pending samples.
 
     Stage `i` is the backbone between exit points `i - 1` and `i` (a
-    functional sub-model sharing the backbone's layers, `model.stage_models`).
+    functional sub-model sharing the backbone's layers) and exit `i`'s layer,
+    as the model's `stage_plan` cuts it.
     Each step is one compiled `tf.function` with an unknown batch size, so
     shrinking batches do not retrace. A stage is never called on an empty
     batch (oneDNN's Conv2D returns a wrong shape for one): `run` only slices
@@ -21,10 +22,11 @@ class StagedRunner:
     """
 
     def __init__(self, model):
+        plan = model.stage_plan
         self.model = model
-        self.stage_models = list(model.stage_models)
-        self.exit_layers = list(model.exit_layers)
-        self.input_dtype = model.stage_models[0].inputs[0].dtype
+        self.stage_models = plan.segments
+        self.exit_layers = list(plan.exit_layers)
+        self.input_dtype = self.stage_models[0].inputs[0].dtype
         self._graph_steps = {}
         self._steps = [
             self._make_step(stage, exit_layer)

@@ -1,60 +1,41 @@
-"""The early-exit model: a backbone with exit heads at chosen points."""
+"""The early-exit model: a backbone with exit heads at chosen points.
 
-import inspect
+The class holds the model's graph (construction, exits, stages, costs,
+serialization); its training (`early_exit_trainer.EarlyExitTrainer`) and its
+inference and export (`early_exit_inference.EarlyExitInference`) are parts
+of it in modules of their own, as Keras' `Trainer` is a part of
+`keras.Model`.
+"""
 
 import keras
-import numpy as np
-import tensorflow as tf
-from keras import ops
 
 from keras_nachos import heads as heads_module
-from keras_nachos import rules as rules_module
 from keras_nachos.costs import stage_costs
-from keras_nachos.data_utils import check_batch_size
-from keras_nachos.data_utils import check_inputs
-from keras_nachos.data_utils import inputs_and_labels
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
-from keras_nachos.inference import EarlyExitResult
-from keras_nachos.inference import StagedRunner
 from keras_nachos.models import graph_cuts
+from keras_nachos.models.early_exit_inference import EarlyExitInference
+from keras_nachos.models.early_exit_trainer import EarlyExitTrainer
+from keras_nachos.models.early_exit_trainer import TrainingState
 from keras_nachos.models.head_factory import adapt_head_pooling
 from keras_nachos.models.head_factory import head_factory
 from keras_nachos.models.head_factory import is_adaptive
-from keras_nachos.training.exit_losses import as_loss
-from keras_nachos.training.exit_weights import ExitWeightSchedule
-from keras_nachos.training.exit_weights import ExitWeightScheduler
-from keras_nachos.training.monitor_modes import MonitorModes
-from keras_nachos.training.multi_exit_loss import MultiExitLoss
+from keras_nachos.models.stages import StagePlan
 
 
 class _Derived:
     """Plain holder for objects derived from the graph, that Keras must not
-    track (stage sub-models, exit costs, the staged runner)."""
+    track (the stage plan, exit costs, the staged runner)."""
 
     def __init__(self):
-        self.stage_models = None
+        self.stage_plan = None
         self.exit_costs = None
         self.device_costs = None
         self.runner = None
 
 
-class _TrainingState:
-    """Plain holder for compile-time state that Keras must not track."""
-
-    def __init__(self, num_exits):
-        self.exit_weights = tf.Variable(
-            np.ones(num_exits, "float32"), trainable=False, name="exit_weights"
-        )
-        self.schedule = None
-        self.exit_losses = None
-        self.multi_exit_loss = None
-        self.loss_trackers = {}
-        self.compile_config = None
-
-
 @keras.saving.register_keras_serializable(package="keras_nachos")
-class EarlyExitModel(keras.Model):
+class EarlyExitModel(EarlyExitTrainer, EarlyExitInference, keras.Model):
     """A backbone with early-exit classifiers, one output per exit.
 
     The model is a functional Keras model whose outputs are a dict of class
@@ -130,7 +111,7 @@ class EarlyExitModel(keras.Model):
         self._cut_tensors = cuts
         self._exit_tensors = [outputs[n] for n in self.exit_names]
         self._final_layer = final_layer
-        self._training_state = _TrainingState(len(self.exit_names))
+        self._training_state = TrainingState(len(self.exit_names))
         self._derived = _Derived()
 
     # ------------------------------------------------------------------
@@ -248,28 +229,6 @@ class EarlyExitModel(keras.Model):
             not isinstance(h, heads_module.ClassMeansHead) for h in self.heads
         ] + [True]
 
-    def fit_class_means(self, x, y=None, batch_size=256, verbose=0):
-        """Fits the class means of every `ClassMeansHead` exit (E2CM).
-
-        Two batched passes over the data with constant memory (running sums
-        per class, never all features): the first computes the class means
-        `mu_k`, the second the normalisers `s_k`, the mean distance of class
-        `k`'s samples to `mu_k`. The backbone and other heads are not changed.
-
-        Args:
-            x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches.
-            y: Integer labels when `x` is an array.
-            batch_size: Integer, for array inputs. Defaults to `256`.
-            verbose: `0` or `1` (progress bar per pass).
-
-        Returns:
-            The model itself.
-        """
-        from keras_nachos.training.class_means_fitting import fit_class_means
-
-        fit_class_means(self, x, y, batch_size=batch_size, verbose=verbose)
-        return self
-
     @property
     def has_confidence(self):
         return [
@@ -277,215 +236,37 @@ class EarlyExitModel(keras.Model):
         ] + [False]
 
     # ------------------------------------------------------------------
-    # Training.
+    # Stages and MACs.
     # ------------------------------------------------------------------
-    def compile(
-        self,
-        optimizer="rmsprop",
-        loss="sparse_categorical_crossentropy",
-        metrics=None,
-        exit_weights=None,
-        **kwargs,
-    ):
-        """Configures training of all exits from one label array.
-
-        Args:
-            optimizer: As in `keras.Model.compile`.
-            loss: A loss (name or `keras.losses.Loss`) applied to every exit,
-                a dict of losses keyed by exit name, or a `MultiExitLoss`
-                (e.g. `keras_nachos.losses.NachosLoss`) that couples exits.
-                Exit outputs are probabilities (not logits).
-            metrics: A list of metrics applied to every exit (logged as
-                `exit_1_accuracy`, ..., `final_accuracy`), or a dict keyed by
-                exit name. `weighted_metrics` (in `**kwargs`) likewise.
-            exit_weights: Weights of the per-exit losses: `None` (all 1), a
-                list of floats (one per exit), `"sdn"` (Shallow-Deep Networks'
-                ramp) or an `ExitWeightSchedule`. Ignored by a
-                `MultiExitLoss`, which weights exits itself.
-            **kwargs: Other `keras.Model.compile` arguments.
-        """
-        state = self._training_state
-        state.compile_config = dict(
-            optimizer=optimizer,
-            loss=loss,
-            metrics=metrics,
-            exit_weights=exit_weights,
-            **kwargs,
-        )
-        state.multi_exit_loss = None
-        state.exit_losses = None
-        if isinstance(loss, MultiExitLoss):
-            state.multi_exit_loss = loss
-            loss.bind(self)
-            names = loss.term_names
-        else:
-            state.exit_losses = self._per_exit_losses(loss)
-            names = [
-                f"{n}_loss"
-                for n, trained in zip(self.exit_names, self.trained_exits)
-                if trained
-            ]
-        state.loss_trackers = {n: keras.metrics.Mean(name=n) for n in names}
-        state.schedule = ExitWeightSchedule.get(exit_weights, self)
-        state.exit_weights.assign(
-            np.asarray(state.schedule.weights(0, 1), "float32")
-        )
-        if kwargs.get("weighted_metrics") is not None:
-            kwargs["weighted_metrics"] = self._per_exit_metrics(
-                kwargs["weighted_metrics"]
-            )
-        super().compile(
-            optimizer=optimizer,
-            loss=None,
-            metrics=self._per_exit_metrics(metrics),
-            **kwargs,
-        )
-
-    def _per_exit_losses(self, loss):
-        if isinstance(loss, dict):
-            unknown = sorted(set(loss) - set(self.exit_names))
-            missing = [n for n in self.exit_names if n not in loss]
-            if unknown or missing:
-                raise invalid_value(
-                    "loss",
-                    f"a dict with one loss per exit {self.exit_names} "
-                    f"(unknown keys: {unknown}, missing: {missing})",
-                    loss,
-                )
-            return [as_loss(loss[n]) for n in self.exit_names]
-        if loss is None:
-            raise invalid_value(
-                "loss", "a loss, a dict of losses or a MultiExitLoss", loss
-            )
-        return [as_loss(_copy(loss)) for _ in self.exit_names]
-
-    def _per_exit_metrics(self, metrics):
-        if metrics is None or isinstance(metrics, dict):
-            return metrics
-        if not isinstance(metrics, (list, tuple)):
-            metrics = [metrics]
-        return {n: [_copy(m) for m in metrics] for n in self.exit_names}
-
-    def get_compile_config(self):
-        if self.compiled and self._training_state.compile_config is not None:
-            return keras.saving.serialize_keras_object(
-                self._training_state.compile_config
-            )
-        return None
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            # Create the optimizer's variables so saved ones can be loaded.
-            self.optimizer.build(self.trainable_variables)
-
     @property
-    def metrics(self):
-        return super().metrics + list(
-            self._training_state.loss_trackers.values()
-        )
+    def stage_plan(self):
+        """The `StagePlan`: how the model is cut into stages.
 
-    def _exit_outputs(self, y_pred):
-        return [y_pred[n] for n in self.exit_names]
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        state = self._training_state
-        # Losses in floatx, whatever the outputs' dtype (a backbone's own
-        # output is bfloat16 under "mixed_bfloat16"), as Keras' losses do.
-        outputs = [
-            ops.cast(out, keras.config.floatx())
-            for out in self._exit_outputs(y_pred)
-        ]
-        trackers = state.loss_trackers
-        # Under a tf.distribute strategy each replica returns its share of the
-        # loss (the replicas' gradients are summed): Keras' Loss objects
-        # divide by the number of replicas themselves, the rest is divided
-        # here; the logged values are not divided (as Keras logs them).
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if state.multi_exit_loss is not None:
-            total, terms = state.multi_exit_loss.compute_terms(
-                y, outputs, sample_weight=sample_weight, training=training
+        Stage `i` runs from exit point `i - 1` (the input for the first) to
+        exit point `i` (the backbone's output for the last) and exit `i`'s
+        layer; the staged runner, the LiteRT export and quantisation-aware
+        training all cut the model by it.
+        """
+        derived = self._derived
+        if derived.stage_plan is None:
+            derived.stage_plan = StagePlan(
+                self.backbone.inputs[0],
+                self._cut_tensors,
+                self.backbone.outputs[0],
+                self.exit_layers,
+                self._exit_tensors,
             )
-            for name, value in terms.items():
-                trackers[name].update_state(value)
-            if replicas > 1:
-                total = total / replicas
-        elif state.exit_losses is None:
-            raise ValueError(
-                "The model has not been compiled: call `model.compile(...)`."
-            )
-        else:
-            total = 0.0
-            weights = ops.convert_to_tensor(state.exit_weights)
-            for i, (name, loss_fn, out) in enumerate(
-                zip(self.exit_names, state.exit_losses, outputs)
-            ):
-                if not self.trained_exits[i]:
-                    continue  # class-means exits are fitted, not trained
-                value = loss_fn(y, out[..., : self.num_classes], sample_weight)
-                trackers[f"{name}_loss"].update_state(
-                    value * replicas if replicas > 1 else value
-                )
-                total = total + weights[i] * value
-        for extra in self.losses:
-            total = total + ops.sum(extra) / replicas
-        return total
+        return derived.stage_plan
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        labels = {n: y for n in self.exit_names}
-        probabilities = {
-            n: y_pred[n][..., : self.num_classes] for n in self.exit_names
-        }
-        return super().compute_metrics(
-            x, labels, probabilities, sample_weight=sample_weight
-        )
-
-    def fit(self, *args, **kwargs):
-        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-        arguments = bound.arguments
-        callbacks = list(arguments.get("callbacks") or [])
-        if self._training_state.schedule is not None and not any(
-            isinstance(c, ExitWeightScheduler) for c in callbacks
-        ):
-            callbacks.append(
-                ExitWeightScheduler(
-                    self._training_state.schedule,
-                    self._training_state.exit_weights,
-                    epochs=arguments.get("epochs", 1),
-                )
-            )
-        monitors = MonitorModes.needed_by(callbacks)
-        if monitors:  # first, to set modes before the callbacks read them
-            callbacks.insert(0, MonitorModes(monitors))
-        arguments["callbacks"] = callbacks
-        arguments.pop("self")
-        return super().fit(**arguments)
-
-    def compiled_metrics_containers(self):
-        """Keras' metric containers of this model (without the loss trackers)."""
-        return super().metrics
-
-    # ------------------------------------------------------------------
-    # MACs.
-    # ------------------------------------------------------------------
     @property
     def stage_models(self):
         """The backbone cut at the exit points: one functional model per stage.
 
         Stage `i` runs from exit point `i - 1` (the input for the first) to
         exit point `i` (the backbone's output for the last) and shares the
-        backbone's layers.
+        backbone's layers (`stage_plan.segments`).
         """
-        derived = self._derived
-        if derived.stage_models is None:
-            derived.stage_models = graph_cuts.stage_models(
-                self.backbone.inputs[0],
-                self._cut_tensors,
-                self.backbone.outputs[0],
-            )
-        return list(derived.stage_models)
+        return self.stage_plan.segments
 
     @property
     def exit_layers(self):
@@ -566,177 +347,6 @@ class EarlyExitModel(keras.Model):
         return self.exit_costs.expected(exit_fractions, convention)
 
     # ------------------------------------------------------------------
-    # Inference.
-    # ------------------------------------------------------------------
-    def _get_runner(self):
-        derived = self._derived
-        if derived.runner is None:
-            derived.runner = StagedRunner(self)
-        return derived.runner
-
-    def _check_inputs(self, x, argument="x"):
-        check_inputs(x, self.backbone.inputs[0].shape, argument)
-
-    def predict_exits(self, x, batch_size=256, verbose=0):
-        """Runs every exit on every sample.
-
-        Args:
-            x: Array of inputs, or a `tf.data.Dataset` of inputs or `(x, y)`
-                batches.
-            batch_size: Integer, for array inputs. Defaults to `256`.
-            verbose: `0` (silent, default) or `1` (progress bar).
-
-        Returns:
-            List of numpy arrays, one per exit in `exit_names` order.
-        """
-        self._check_inputs(x)
-        check_batch_size(batch_size)
-        outputs = self.predict(x, batch_size=batch_size, verbose=verbose)
-        return [np.asarray(outputs[n]) for n in self.exit_names]
-
-    def _rule_and_thresholds(self, rule, thresholds):
-        rule = rules_module.get(rule)
-        thresholds = rule.validate_thresholds(
-            thresholds, self.num_exits - 1, self.num_classes
-        )
-        rules_module.check_rule_fits(rule, self.has_confidence[:-1])
-        return rule, thresholds
-
-    def predict_early_exit(
-        self,
-        x,
-        thresholds=None,
-        rule="max_probability",
-        batch_size=256,
-        verbose=0,
-    ):
-        """Predicts with a real early exit: samples that leave stop computing.
-
-        The backbone runs stage by stage; after each early exit, only the
-        samples whose rule did not fire go on to the next stage.
-
-        Args:
-            x: Numpy array or tensor of inputs (shaped like the model's
-                input), or a `tf.data.Dataset` of inputs or
-                `(inputs, labels)` batches.
-            thresholds: List of floats, one per early exit (the final exit
-                always fires). Can be omitted when the rule holds them.
-            rule: An `ExitRule` or its name: `"max_probability"` (default),
-                `"entropy"`, `"score_margin"`, `"cascade_confidence"`,
-                `"class_means"`.
-            batch_size: Integer, samples per batch for array inputs.
-                Defaults to `256`.
-            verbose: `0` (silent, default) or `1` (progress bar).
-
-        Returns:
-            An `EarlyExitResult` with `predictions` (class ids),
-            `exit_indices` (0-based exit per sample), `macs` (MACs spent per
-            sample, cumulative convention), `probabilities`, `exit_fractions`
-            and `expected_macs`.
-        """
-        rule, thresholds = self._rule_and_thresholds(rule, thresholds)
-        check_batch_size(batch_size)
-        self._check_inputs(x)
-        runner = self._get_runner()
-        predictions, exit_indices, probabilities = runner.run(
-            x, rule, thresholds, batch_size=batch_size, verbose=verbose
-        )
-        costs = np.asarray(self.exit_macs, dtype="int64")
-        return EarlyExitResult(
-            predictions=predictions,
-            exit_indices=exit_indices,
-            macs=costs[exit_indices],
-            probabilities=probabilities,
-            exit_names=list(self.exit_names),
-            exit_macs=list(self.exit_macs),
-            backbone_macs=self.backbone_macs,
-        )
-
-    def evaluate_early_exit(
-        self,
-        x,
-        y=None,
-        thresholds=None,
-        rule="max_probability",
-        batch_size=256,
-        curve=None,
-    ):
-        """Evaluates the early-exit network and returns an `EarlyExitReport`.
-
-        Every exit is computed once (for per-exit accuracies on all samples);
-        the exits taken are those the rule picks on those outputs
-        (`keras_nachos.calibration.evaluate_exit_outputs`), which are the
-        ones `predict_early_exit` takes.
-
-        Args:
-            x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches.
-            y: Integer labels when `x` is an array.
-            thresholds: One per early exit (or held by the rule).
-            rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
-            batch_size: Integer. Defaults to `256`.
-            curve: Optional `(m, 2)` array of (expected MACs, accuracy) points
-                to plot with the report (e.g. a calibration curve).
-
-        Returns:
-            An `EarlyExitReport` (`print` it, `.to_dict()`, `.plot(path)`).
-        """
-        from keras_nachos.calibration.evaluation import evaluate_exit_outputs
-        from keras_nachos.reporting.early_exit_report import EarlyExitReport
-
-        rule, thresholds = self._rule_and_thresholds(rule, thresholds)
-        check_batch_size(batch_size)
-        x, y = inputs_and_labels(x, y)
-        outputs = self.predict_exits(x, batch_size=batch_size)
-        evaluation = evaluate_exit_outputs(
-            outputs, y, self.exit_macs, rule, thresholds, self.num_classes
-        )
-        return EarlyExitReport.from_evaluation(
-            evaluation, self.exit_names, self.exit_costs, curve=curve
-        )
-
-    def export_early_exit(
-        self,
-        directory,
-        thresholds=None,
-        rule="max_probability",
-        quantize=None,
-        representative_data=None,
-        micro=False,
-        single_file=None,
-    ):
-        """Writes the model as one LiteRT `.tflite` per stage + a manifest.
-
-        The early exit stays real on the device: each stage (a backbone
-        segment and its exit head) is its own file, and
-        `keras_nachos.deploy.load(directory).predict_early_exit(x)` runs the
-        rule between them (see `keras_nachos.deploy.export_early_exit`).
-
-        Args:
-            directory: Output folder.
-            thresholds: One per early exit (or held by the rule).
-            rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
-            quantize: `None` (float32) or `"int8"` (full integer).
-            representative_data: Input samples to calibrate int8 ranges on
-                (required with `quantize="int8"`).
-            micro: Boolean; `True` also measures each stage's TFLite Micro
-                arena and writes C array headers (needs `tflite-micro`).
-            single_file: Boolean or `None` (default: whenever it can); also
-                writes `early_exit.tflite`, the whole early exit in one file
-                for one sample, the stages chained by in-graph conditionals
-                (float exports with a rule that `runs_in_graph`).
-
-        Returns:
-            The `keras_nachos.deploy.Manifest` written.
-        """
-        from keras_nachos.deploy.export import export_early_exit
-
-        return export_early_exit(
-            self, directory, thresholds=thresholds, rule=rule,
-            quantize=quantize, representative_data=representative_data,
-            micro=micro, single_file=single_file,
-        )
-
-    # ------------------------------------------------------------------
     # Serialization.
     # ------------------------------------------------------------------
     def get_config(self):
@@ -768,10 +378,3 @@ class EarlyExitModel(keras.Model):
                 config["final_head"]
             )
         return cls(**config)
-
-
-def _copy(obj):
-    """A fresh copy of a loss or metric (strings are returned as they are)."""
-    if isinstance(obj, (keras.losses.Loss, keras.metrics.Metric)):
-        return obj.__class__.from_config(obj.get_config())
-    return obj

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_nachos import functional_graph
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 
@@ -24,11 +25,7 @@ def as_functional(backbone, argument="backbone"):
         backbone = keras.Model(
             backbone.inputs, backbone.outputs, name=backbone.name
         )
-    # Keras 3 has no public test for "functional": a Functional model keeps
-    # its graph in `_nodes_by_depth` (a subclassed model has none).
-    if not isinstance(backbone, keras.Model) or not hasattr(
-        backbone, "_nodes_by_depth"
-    ):
+    if not functional_graph.is_functional(backbone):
         raise invalid_type(
             argument,
             "a functional keras.Model or a built keras.Sequential (a "
@@ -45,19 +42,9 @@ def as_functional(backbone, argument="backbone"):
     return backbone
 
 
-def stage_models(inputs, cuts, output):
-    """Functional sub-models between consecutive cut tensors.
-
-    Stage `i` runs from cut `i - 1` (the input for the first) to cut `i` (the
-    output for the last); they share the backbone's layers.
-    """
-    bounds = [inputs] + list(cuts) + [output]
-    return [keras.Model(a, b) for a, b in zip(bounds, bounds[1:])]
-
-
 def ends_in_softmax(model):
     """Whether a model's output already is a softmax."""
-    layer = model.outputs[0]._keras_history.operation
+    layer = functional_graph.producer(model, model.outputs[0])
     if isinstance(layer, keras.layers.Softmax):
         return True
     activation = getattr(layer, "activation", None)
@@ -68,9 +55,8 @@ def ends_in_softmax(model):
 
 def _layer_order(backbone):
     order = {}
-    for depth in sorted(backbone._nodes_by_depth, reverse=True):
-        for node in backbone._nodes_by_depth[depth]:
-            order.setdefault(node.operation.name, len(order))
+    for node in functional_graph.nodes(backbone):
+        order.setdefault(node.operation.name, len(order))
     return order
 
 
@@ -110,12 +96,7 @@ def find_cut_tensors(backbone, exit_points):
     cuts = []
     for point in exit_points:
         layer = backbone.get_layer(point)
-        nodes = [
-            n
-            for nodes in backbone._nodes_by_depth.values()
-            for n in nodes
-            if n.operation is layer
-        ]
+        nodes = functional_graph.calls_of(backbone, layer)
         if len(nodes) != 1 or len(nodes[0].outputs) != 1:
             raise invalid_value(
                 "exit_points",

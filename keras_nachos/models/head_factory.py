@@ -10,7 +10,7 @@ from keras_nachos.costs import layer_macs
 from keras_nachos.costs import stage_costs
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
-from keras_nachos.models.graph_cuts import stage_models
+from keras_nachos.models.stages import backbone_segments
 
 
 def head_factory(head, num_classes):
@@ -83,7 +83,7 @@ def adapt_head_pooling(backbone, cuts, heads, final_head):
     max-pool window of head `i` doubles (1, 2, 4, ...), so that the cost of
     reaching each exit grows strictly along the network.
     """
-    stages = stage_models(backbone.inputs[0], cuts, backbone.outputs[0])
+    stages = backbone_segments(backbone.inputs[0], cuts, backbone.outputs[0])
     costs = stage_costs(stages, [None] * len(cuts) + [final_head])
     reach_backbone = np.cumsum(costs.stage_macs)
     next_cost = costs.cumulative[-1]

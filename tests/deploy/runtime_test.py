@@ -3,43 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_nachos import EarlyExitModel
 from keras_nachos import deploy
 from keras_nachos import rules
 from keras_nachos.calibration import exit_scores
-from tensorflow.lite.python import schema_py_generated as schema
-from tests.testing_utils import small_cnn
-from tests.testing_utils import toy_data
-
-
-@pytest.fixture(scope="module")
-def trained():
-    x, y = toy_data(256, seed=1)
-    models = {}
-    for name, kwargs in {
-        "sdn": {"head": "sdn"},
-        "confidence": {"head": "global_pool", "confidence": True},
-        "class_means": {"head": "class_means"},
-    }.items():
-        model = EarlyExitModel.from_backbone(small_cnn(seed=2), ["p1", "p2"], 4, **kwargs)
-        if name == "class_means":
-            model.compile("adam")
-            model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-            model.fit_class_means(x, y)
-        else:
-            model.compile("adam", metrics=["accuracy"])
-            model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-        models[name] = model
-    return models, x, y
-
-
-def midpoints(scores, quantile):
-    """A threshold halfway between two neighbouring scores (no sample sits on
-    it, so float rounding cannot flip a decision)."""
-    s = np.sort(np.unique(scores))
-    i = int(quantile * (len(s) - 1))
-    return float((s[i] + s[min(i + 1, len(s) - 1)]) / 2)
-
+from tests.deploy.testing_utils import thresholds_between_samples
 
 RULES = [
     ("sdn", "max_probability"),
@@ -48,15 +15,6 @@ RULES = [
     ("confidence", "cascade_confidence"),
     ("class_means", "class_means"),
 ]
-
-
-def thresholds_between_samples(model, outputs, rule):
-    """Thresholds that send some samples out at each early exit, each halfway
-    between two samples' exit scores."""
-    rule = rules.get(rule)
-    S = exit_scores(outputs, rule, model.num_classes)
-    u = [midpoints(S[:, i], q) for i, q in enumerate((0.6, 0.4))]
-    return rule.rule_threshold(u).tolist()
 
 
 @pytest.mark.parametrize("model_name, rule", RULES)
@@ -173,61 +131,3 @@ def test_float32_score_thresholds_keep_every_comparison():
         assert v.dtype == np.float32
         exact = scores[:, None].astype("float64") >= rule.score_threshold(thresholds)[None]
         np.testing.assert_array_equal(scores[:, None] >= v[None], exact)
-
-
-def test_single_file_chains_the_stages_by_conditionals(trained, tmp_path):
-    models, x, y = trained
-    manifest = models["sdn"].export_early_exit(tmp_path, [0.5, 0.5])
-    spec = manifest.single_file
-    assert spec.file == "early_exit.tflite"
-    assert spec.image.shape[0] == 1 and spec.exit_index.dtype == "int32"
-    with open(tmp_path / spec.file, "rb") as f:
-        flatbuffer = f.read()
-    assert len(flatbuffer) == spec.bytes
-    # Over all subgraphs (a branch holds the next conditional): one IF per
-    # early exit, and every stage's convolutions exactly once.
-    model = schema.Model.GetRootAs(flatbuffer)
-    codes = [max(model.OperatorCodes(i).BuiltinCode(),
-                 model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    ops = [codes[g.Operators(j).OpcodeIndex()]
-           for g in (model.Subgraphs(i) for i in range(model.SubgraphsLength()))
-           for j in range(g.OperatorsLength())]
-    assert ops.count(schema.BuiltinOperator.IF) == 2
-    with open(tmp_path / "stage_1.tflite", "rb") as f:
-        stage_files = [f.read()]
-    for n in (2, 3):
-        with open(tmp_path / f"stage_{n}.tflite", "rb") as f:
-            stage_files.append(f.read())
-    convs = sum(count_ops(b, schema.BuiltinOperator.CONV_2D) for b in stage_files)
-    assert ops.count(schema.BuiltinOperator.CONV_2D) == convs > 0
-
-
-def count_ops(flatbuffer, code):
-    model = schema.Model.GetRootAs(flatbuffer)
-    codes = [max(model.OperatorCodes(i).BuiltinCode(),
-                 model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    return sum(codes[g.Operators(j).OpcodeIndex()] == code
-               for g in (model.Subgraphs(i) for i in range(model.SubgraphsLength()))
-               for j in range(g.OperatorsLength()))
-
-
-def test_single_file_argument_is_checked(trained, tmp_path):
-    models, x, y = trained
-    model = models["sdn"]
-    with pytest.raises(ValueError, match="single_file.*entropy rule.*Received: single_file=True"):
-        model.export_early_exit(tmp_path, [0.5, 0.5], rule="entropy", single_file=True)
-    with pytest.raises(ValueError, match='single_file.*quantize="int8"'):
-        model.export_early_exit(tmp_path, [0.5, 0.5], quantize="int8",
-                                representative_data=x[:8], single_file=True)
-    with pytest.raises(TypeError, match="single_file"):
-        model.export_early_exit(tmp_path, [0.5, 0.5], single_file="yes")
-    assert not (tmp_path / "manifest.json").exists()  # refused before work
-    # An export without it removes the file of an earlier one.
-    model.export_early_exit(tmp_path, [0.5, 0.5])
-    assert (tmp_path / "early_exit.tflite").exists()
-    manifest = model.export_early_exit(tmp_path, [0.5, 0.5], single_file=False)
-    assert manifest.single_file is None
-    assert not (tmp_path / "early_exit.tflite").exists()
-    assert not deploy.load(tmp_path).uses_single_file

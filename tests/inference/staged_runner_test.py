@@ -9,9 +9,15 @@ from keras_nachos.calibration import exit_indices as _exit_indices
 from tests.testing_utils import trained_model as _trained_model
 
 
+@pytest.fixture(scope="module")
+def trained():
+    """`trained_model()`, once for the tests that read it."""
+    return _trained_model()
+
+
 @pytest.mark.parametrize("rule", ["max_probability", "entropy", "score_margin"])
-def test_early_exit_equals_all_exits_then_rule(rule):
-    model, x, _ = _trained_model()
+def test_early_exit_equals_all_exits_then_rule(trained, rule):
+    model, x, _ = trained
     outputs = model.predict_exits(x)
     # Thresholds at the median score of each exit: about half leave.
     from keras_nachos import rules as exit_rules
@@ -33,8 +39,8 @@ def test_early_exit_equals_all_exits_then_rule(rule):
         )
 
 
-def test_early_exit_on_a_dataset_and_empty_input():
-    model, x, _ = _trained_model()
+def test_early_exit_on_a_dataset_and_empty_input(trained):
+    model, x, _ = trained
     data = tf.data.Dataset.from_tensor_slices((x, np.zeros(len(x)))).batch(10)
     a = model.predict_early_exit(data, [0.5, 0.5])
     b = model.predict_early_exit(x, [0.5, 0.5], batch_size=10)

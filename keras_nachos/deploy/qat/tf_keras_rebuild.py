@@ -20,8 +20,9 @@ the same outputs. Exit heads are rebuilt from built-in `tf_keras` layers
 - A confidence output: its `Dense` and a `Concatenate` after the classifier.
 
 The rebuilt model's outputs are the exits in order, then the features at
-each exit point (the stage boundaries). Only the worker process
-(`keras_nachos.deploy._qat_worker`) imports this module: `tf_keras` must not
+each exit point (the stage boundaries of the model's `stage_plan`;
+`exits_and_cuts` splits them). Only the worker process
+(`keras_nachos.deploy.qat.worker`) imports this module: `tf_keras` must not
 be loaded into the caller's process.
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from keras_nachos import functional_graph
 from keras_nachos import heads as heads_module
 
 # Base-layer keyword arguments every tf_keras layer accepts.
@@ -272,14 +274,6 @@ def _head(builder, head, x):
     )
 
 
-def _map_structure(fn, structure):
-    if isinstance(structure, (list, tuple)):
-        return type(structure)(_map_structure(fn, s) for s in structure)
-    if isinstance(structure, dict):
-        return {k: _map_structure(fn, v) for k, v in structure.items()}
-    return fn(structure)
-
-
 def rebuild(model):
     """Rebuilds an `EarlyExitModel` as a tf_keras functional model.
 
@@ -298,41 +292,40 @@ def rebuild(model):
 
     builder = _Builder()
     tensors = {}  # id(Keras 3 tensor) -> tf_keras tensor
-
-    def lookup(value):
-        if isinstance(value, keras.KerasTensor):
-            return tensors[id(value)]
-        return value
-
     head_ids = {id(h) for h in model.exit_layers if h is not None}
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            layer = node.operation
-            if node.is_input:
-                spec = node.outputs[0]
-                tensors[id(spec)] = tf_keras.Input(
-                    tuple(spec.shape[1:]), dtype=spec.dtype, name=layer.name
-                )
-                continue
-            args = _map_structure(lookup, node.arguments.args)
-            kwargs = _map_structure(lookup, node.arguments.kwargs)
-            if id(layer) in head_ids and isinstance(layer, heads_module.ExitHead):
-                if len(args) != 1 or kwargs:
-                    raise _unsupported(layer, "a head takes one tensor")
-                out = _head(builder, layer, args[0])
-            elif isinstance(layer, keras.Model):
-                raise _unsupported(
-                    layer, "nested models are not rebuilt (flatten the backbone)"
-                )
-            else:
-                out = builder.apply(
-                    layer, args[0] if len(args) == 1 else list(args), **kwargs
-                )
-            outputs = out if isinstance(out, (list, tuple)) else [out]
-            for k3, new in zip(node.outputs, outputs):
-                tensors[id(k3)] = new
+    for node in functional_graph.nodes(model):
+        layer = node.operation
+        if node.is_input:
+            spec = node.outputs[0]
+            tensors[id(spec)] = tf_keras.Input(
+                tuple(spec.shape[1:]), dtype=spec.dtype, name=layer.name
+            )
+            continue
+        args, kwargs = node.call_arguments(tensors)
+        if id(layer) in head_ids and isinstance(layer, heads_module.ExitHead):
+            if len(args) != 1 or kwargs:
+                raise _unsupported(layer, "a head takes one tensor")
+            out = _head(builder, layer, args[0])
+        elif isinstance(layer, keras.Model):
+            raise _unsupported(
+                layer, "nested models are not rebuilt (flatten the backbone)"
+            )
+        else:
+            out = builder.apply(
+                layer, args[0] if len(args) == 1 else list(args), **kwargs
+            )
+        outputs = out if isinstance(out, (list, tuple)) else [out]
+        for k3, new in zip(node.outputs, outputs):
+            tensors[id(k3)] = new
     builder.copy_weights()
-    inputs = tensors[id(model.inputs[0])]
-    exits = [tensors[id(t)] for t in model._exit_tensors]
-    cuts = [tensors[id(t)] for t in model._cut_tensors]
+    plan = model.stage_plan
+    inputs = tensors[id(plan.inputs)]
+    exits = [tensors[id(t)] for t in plan.exit_outputs]
+    cuts = [tensors[id(t)] for t in plan.cuts]
     return tf_keras.Model(inputs, exits + cuts, name=f"{model.name}_tf_keras")
+
+
+def exits_and_cuts(network, num_exits):
+    """`(exit outputs, features at the exit points)` of a rebuilt network
+    (or of a tfmot clone of it, whose outputs are in the same order)."""
+    return network.outputs[:num_exits], network.outputs[num_exits:]

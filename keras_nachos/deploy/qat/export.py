@@ -9,20 +9,13 @@ writes the same export folder as `export_early_exit` (one full-integer
 `.tflite` per stage and a `manifest.json`), which
 `keras_nachos.deploy.load(directory)` runs.
 
-tfmot works only on `tf_keras` (Keras 2) models and, once imported, switches
-the whole process to `tf_keras` (`TF_USE_LEGACY_KERAS=1`). So the work runs
-in a child process (`python -m keras_nachos.deploy._qat_worker`), handed the
-model as a `.keras` file, the data as an `.npz` and the options as JSON:
-the caller's process never imports tfmot and its Keras 3 model is left as it
-was (the fine-tuned weights live only in the `.tflite` files).
+The tfmot work runs in a worker process (`worker_process.run_worker`,
+`worker`), handed the model, the data and the options as a `job.Job`: the
+fine-tuned weights live only in the `.tflite` files.
 """
 
-import importlib.util
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -34,32 +27,14 @@ from keras_nachos.deploy.export import check_directory
 from keras_nachos.deploy.export import checked_rule
 from keras_nachos.deploy.export import stage_spec
 from keras_nachos.deploy.export import write_manifest
+from keras_nachos.deploy.qat.job import EXPORT
+from keras_nachos.deploy.qat.job import REBUILD_CHECK
+from keras_nachos.deploy.qat.job import JobData
+from keras_nachos.deploy.qat.job import JobOptions
+from keras_nachos.deploy.qat.worker_process import check_tfmot_installed
+from keras_nachos.deploy.qat.worker_process import run_worker
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
-
-REQUIREMENTS = ("tensorflow_model_optimization", "tf_keras")
-WORKER = "keras_nachos.deploy._qat_worker"
-# Lines of the worker's stderr quoted when it fails without a report.
-STDERR_LINES = 5
-
-
-class QuantizationAwareTrainingError(RuntimeError):
-    """The QAT worker process failed; the message is its error."""
-
-
-def check_tfmot_installed():
-    """Raises an `ImportError` unless tfmot and tf_keras are installed.
-
-    Looks them up without importing them (importing tfmot switches the
-    process to `tf_keras`).
-    """
-    missing = [m for m in REQUIREMENTS if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImportError(
-            "Quantisation-aware training needs TensorFlow Model Optimization "
-            f"and tf_keras ({', '.join(missing)} not installed): "
-            'pip install "keras-nachos[tfmot]"'
-        )
 
 
 def _check_labels(y, n, num_classes):
@@ -117,76 +92,6 @@ def _check_arguments(model, directory, thresholds, rule, x_train, y_train,
                                 "a non-empty array of inputs", "an empty array")
     return (rule, thresholds, serialized_rule, x_train, y_train,
             samples[:max_representative], learning_rate, sparsity)
-
-
-def _worker_environment():
-    """The caller's environment, with this keras_nachos first on the path."""
-    import keras_nachos
-
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(keras_nachos.__file__)))
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = root if not path else root + os.pathsep + path
-    env["KERAS_BACKEND"] = "tensorflow"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
-
-
-def run_worker(model, workdir, options, arrays):
-    """Runs the tfmot worker on `model` in `workdir`; returns its report.
-
-    Args:
-        model: The `EarlyExitModel` (saved to `workdir/model.keras`), or a
-            list of them for a rebuild check (`model_0.keras`, ...).
-        workdir: An empty folder.
-        options: Dict of the worker's options (`"mode"`: `"export"` or
-            `"rebuild_check"`).
-        arrays: Dict of numpy arrays (`x`, `y`, `representative`).
-
-    Returns:
-        The worker's report (a dict).
-
-    Raises:
-        QuantizationAwareTrainingError: When the worker fails (its error).
-    """
-    check_tfmot_installed()
-    if isinstance(model, (list, tuple)):
-        for i, m in enumerate(model):
-            m.save(os.path.join(workdir, f"model_{i}.keras"))
-    else:
-        model.save(os.path.join(workdir, "model.keras"))
-    np.savez(os.path.join(workdir, "data.npz"), **arrays)
-    with open(os.path.join(workdir, "options.json"), "w") as f:
-        json.dump(options, f)
-    workdir = os.path.abspath(workdir)
-    process = subprocess.run(
-        [sys.executable, "-m", WORKER, workdir],
-        env=_worker_environment(),
-        # `-m` puts the working folder first on the path: run in `workdir`,
-        # so that no other `keras_nachos` folder beside the caller shadows
-        # this one.
-        cwd=workdir,
-        stdout=None if options.get("verbose") else subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    error_file = os.path.join(workdir, "error.json")
-    if process.returncode != 0 or os.path.exists(error_file):
-        lines = [line for line in process.stderr.splitlines() if line.strip()]
-        message = "\n".join(lines[-STDERR_LINES:]) or (
-            f"exit status {process.returncode}"
-        )
-        if os.path.exists(error_file):
-            with open(error_file) as f:
-                error = json.load(f)
-            if error["message"].strip():
-                message = f"{error['type']}: {error['message']}"
-        raise QuantizationAwareTrainingError(
-            f"Quantisation-aware training failed in its worker process "
-            f"(`python -m {WORKER}`): {message}"
-        )
-    with open(os.path.join(workdir, "report.json")) as f:
-        return json.load(f)
 
 
 def export_quantization_aware(
@@ -262,40 +167,39 @@ def export_quantization_aware(
         max_representative, verbose,
     )
     check_tfmot_installed()
-    options = {
-        "mode": "export", "epochs": int(epochs), "batch_size": int(batch_size),
-        "learning_rate": learning_rate, "sparsity": sparsity,
-        "verbose": int(verbose),
-    }
+    options = JobOptions(
+        mode=EXPORT, epochs=int(epochs), batch_size=int(batch_size),
+        learning_rate=learning_rate, sparsity=sparsity, verbose=int(verbose),
+    )
     workdir = tempfile.mkdtemp(prefix="keras_nachos_qat_")
     try:
         report = run_worker(
             model, workdir, options,
-            {"x": x_train, "y": y_train, "representative": samples},
+            JobData(x=x_train, y=y_train, representative=samples),
         )
         os.makedirs(directory, exist_ok=True)
-        stages = []
-        for i, stage in enumerate(report["stages"]):
-            with open(os.path.join(workdir, stage["file"]), "rb") as f:
+        specs = []
+        for stage, stage_report in zip(model.stage_plan.stages, report.stages):
+            with open(os.path.join(workdir, stage_report.file), "rb") as f:
                 flatbuffer = f.read()
-            with open(os.path.join(directory, stage["file"]), "wb") as f:
+            with open(os.path.join(directory, stage.file_name), "wb") as f:
                 f.write(flatbuffer)
-            stages.append(stage_spec(i, stage["file"], flatbuffer))
+            specs.append(stage_spec(stage, flatbuffer))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return write_manifest(
-        directory, model, stages, serialized_rule, thresholds, "int8",
+        directory, model, specs, serialized_rule, thresholds, "int8",
         training={
             "method": "quantization_aware",
             "qat_epochs": int(epochs),
             "pruning_epochs": int(epochs) if sparsity is not None else 0,
             "sparsity": sparsity,
-            "weight_sparsity": report["weight_sparsity"],
+            "weight_sparsity": report.weight_sparsity,
             "batch_size": int(batch_size),
             "learning_rate": learning_rate,
             "samples": int(len(x_train)),
-            "class_means_refit": report["class_means_refit"],
-            "final_loss": report["history"]["loss"][-1],
+            "class_means_refit": report.class_means_refit,
+            "final_loss": report.history["loss"][-1],
         },
     )
 
@@ -329,10 +233,10 @@ def rebuild_differences(models, x):
     workdir = tempfile.mkdtemp(prefix="keras_nachos_qat_")
     try:
         report = run_worker(
-            models, workdir, {"mode": "rebuild_check", "models": len(models)},
-            {"x": x},
+            models, workdir,
+            JobOptions(mode=REBUILD_CHECK, models=len(models)), JobData(x=x),
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    diffs = [r["max_abs_diff"] for r in report["models"]]
+    diffs = [check.max_abs_diff for check in report.models]
     return diffs if many else diffs[0]

@@ -1,13 +1,7 @@
-"""Tests of `keras_nachos.deploy.qat`: QAT (and pruning) before the export.
+"""Tests of `keras_nachos.deploy.qat.export`: quantisation-aware training
+(and pruning) before the int8 export, run in the worker process on tiny
+models (`small_cnn`, `toy_data`)."""
 
-The tfmot work runs in a worker process; these tests run it a few times on
-tiny models (`small_cnn`, `toy_data`). They are skipped when tfmot or
-tf_keras is not installed (`pip install "keras-nachos[tfmot]"`), looked up
-without importing them: importing tfmot here would switch this process to
-tf_keras.
-"""
-
-import importlib.util
 import os
 import sys
 
@@ -17,18 +11,15 @@ import pytest
 
 from keras_nachos import EarlyExitModel
 from keras_nachos import deploy
-from keras_nachos.deploy import qat
 from keras_nachos.deploy.interpreters import make_interpreter
-from tests.deploy.runtime_test import midpoints
-from tests.deploy.runtime_test import thresholds_between_samples
+from keras_nachos.deploy.qat import export as qat_export
+from tests.deploy.qat.testing_utils import requires_tfmot
+from tests.deploy.testing_utils import midpoints
+from tests.deploy.testing_utils import thresholds_between_samples
 from tests.testing_utils import assert_invalid
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 
-requires_tfmot = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in qat.REQUIREMENTS),
-    reason='needs pip install "keras-nachos[tfmot]"',
-)
 LEGACY = "TF_USE_LEGACY_KERAS"
 
 
@@ -58,32 +49,6 @@ def stage_tensors(path):
                 np.mean(interpreter.get_tensor(index) == 0)
             )
     return dtypes, zeros
-
-
-@requires_tfmot
-def test_tf_keras_rebuild_gives_the_keras_outputs_for_every_head():
-    x, y = toy_data(64, seed=4)
-    models = []
-    for kwargs in (
-        {"head": "global_pool"},
-        {"head": "global_pool", "confidence": True},
-        {"head": "sdn"},
-        {"head": "sdn", "confidence": True},
-        {"head": "conv"},
-        {"head": "class_means"},
-    ):
-        model = EarlyExitModel.from_backbone(small_cnn(seed=5), ["p1", "p2"], 4,
-                                             **kwargs)
-        model.compile("adam")
-        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
-        if kwargs["head"] == "class_means":
-            model.fit_class_means(x, y)
-        models.append(model)
-    diffs = qat.rebuild_differences(models, x)
-    assert len(diffs) == len(models)
-    for model, model_diffs in zip(models, diffs):
-        assert len(model_diffs) == model.num_exits == 3
-        assert max(model_diffs) < 1e-5, (model.heads[0].name, model_diffs)
 
 
 @requires_tfmot
@@ -163,22 +128,6 @@ def test_sparsity_prunes_the_kernels_and_class_means_export_runs(tmp_path):
     assert abs(result.accuracy(y) - expected.accuracy(y)) <= 0.1
 
 
-@requires_tfmot
-def test_worker_errors_name_the_layer_it_cannot_rebuild(tmp_path):
-    inputs = keras.Input((16, 16, 1))
-    x = keras.layers.Conv2D(8, 3, padding="same", name="b1")(inputs)
-    x = keras.layers.RMSNormalization(name="norm")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = keras.layers.Dense(4, activation="softmax")(x)
-    model = EarlyExitModel.from_backbone(keras.Model(inputs, outputs), ["b1"], 4)
-    x, y = toy_data(32)
-    with pytest.raises(qat.QuantizationAwareTrainingError) as info:
-        deploy.export_quantization_aware(model, tmp_path, [0.9], x, y, epochs=1)
-    message = str(info.value)
-    assert "`norm`" in message and "RMSNormalization" in message, message
-    assert not os.path.exists(tmp_path / "manifest.json")
-
-
 @pytest.mark.parametrize(
     "argument, value",
     [
@@ -195,7 +144,7 @@ def test_worker_errors_name_the_layer_it_cannot_rebuild(tmp_path):
 def test_bad_arguments_raise_before_any_work(tmp_path, monkeypatch, argument,
                                              value):
     model, x, y = _untrained()
-    monkeypatch.setattr(qat, "run_worker", _no_worker)
+    monkeypatch.setattr(qat_export, "run_worker", _no_worker)
     target = tmp_path / "out"
     assert_invalid(argument, deploy.export_quantization_aware, model, target,
                    [0.9, 0.9], x, y, **{argument: value})
@@ -204,26 +153,13 @@ def test_bad_arguments_raise_before_any_work(tmp_path, monkeypatch, argument,
 
 def test_bad_data_and_model_raise(tmp_path, monkeypatch):
     model, x, y = _untrained()
-    monkeypatch.setattr(qat, "run_worker", _no_worker)
+    monkeypatch.setattr(qat_export, "run_worker", _no_worker)
     export = deploy.export_quantization_aware
     assert_invalid("y_train", export, model, tmp_path, [0.9, 0.9], x, y[:-1])
     assert_invalid("y_train", export, model, tmp_path, [0.9, 0.9], x, y + 4)
     assert_invalid("x_train", export, model, tmp_path, [0.9, 0.9], x[..., :0], y)
     assert_invalid("model", export, "model", tmp_path, [0.9, 0.9], x, y)
     assert_invalid("thresholds", export, model, tmp_path, [0.9], x, y)
-
-
-def test_missing_tfmot_raises_an_import_error_naming_the_extra(tmp_path,
-                                                               monkeypatch):
-    model, x, y = _untrained()
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        qat.importlib.util, "find_spec",
-        lambda name, *a: None if name == "tensorflow_model_optimization"
-        else find_spec(name, *a),
-    )
-    with pytest.raises(ImportError, match=r'pip install "keras-nachos\[tfmot\]"'):
-        deploy.export_quantization_aware(model, tmp_path, [0.9, 0.9], x, y)
 
 
 def _untrained():
@@ -234,18 +170,3 @@ def _untrained():
 
 def _no_worker(*args, **kwargs):
     raise AssertionError("the worker ran")
-
-
-@requires_tfmot
-def test_worker_ignores_another_keras_nachos_beside_the_caller(tmp_path, monkeypatch):
-    # `python -m` puts the working folder first on the path: a folder named
-    # keras_nachos there (an old checkout, say) must not be the one the
-    # worker imports.
-    decoy = tmp_path / "keras_nachos"
-    decoy.mkdir()
-    (decoy / "__init__.py").write_text("raise ImportError('the decoy')\n")
-    monkeypatch.chdir(tmp_path)
-    x, _ = toy_data(16, seed=4)
-    model = EarlyExitModel.from_backbone(small_cnn(seed=1), ["p1", "p2"], 4)
-    diffs = qat.rebuild_differences([model], x)
-    assert max(diffs[0]) < 1e-5
