@@ -7,18 +7,12 @@ import shutil
 
 import pytest
 
+from tests.cli.testing_utils import TINY
 from tests.cli.testing_utils import main_output
 
-# The finished search of `finished_search`.
-SEARCH = [
-    "--dataset", "digits", "--max-samples", "400",
-    "--min-accuracy", "0.15", "--max-macs", "200000",
-    "--population", "4", "--generations", "1", "--epochs", "4",
-    "--batch-size", "64",
-    "--stage-widths", "[[4, 8], [8], [8, 12]]", "--depths", "1",
-    "--kernel-sizes", "3", "--expansion-ratios", "2",
-    "--head-types", "global_pool",
-]
+# The finished search of `finished_search`: `TINY`, with its progress lines
+# (one epoch per candidate: the tests need a front, not a good one).
+SEARCH = TINY[: TINY.index("--verbose")]
 
 
 @pytest.fixture(scope="session")
