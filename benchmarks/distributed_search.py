@@ -40,9 +40,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import keras_nachos_cli  # noqa: E402  (no TensorFlow)
 from _common import cpu_name  # noqa: E402  (beside this script)
 from _common import free_port  # noqa: E402
+from keras_nachos_cli.presets import PRESETS  # noqa: E402  (no TensorFlow)
+from keras_nachos_cli.presets import as_flags  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -61,19 +62,12 @@ def parse_args(argv=None):
 
 
 def preset_flags(args):
-    config = dict(keras_nachos_cli.PRESETS["fashion_mnist"], seed=args.seed)
+    config = dict(PRESETS["fashion_mnist"], seed=args.seed)
     if args.max_samples:
         config["max_samples"] = args.max_samples
     if args.epochs:
         config["epochs"] = args.epochs
-    flags = []
-    for key, value in config.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, list):
-            value = json.dumps(value) if key == "stage_widths" else ",".join(
-                str(v) for v in value)
-        flags += [flag, str(value)]
-    return flags, config
+    return as_flags(config), config
 
 
 def command(out, flags, *extra):

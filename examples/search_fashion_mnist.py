@@ -13,7 +13,7 @@ import sys
 import keras_nachos_cli
 
 if __name__ == "__main__":
-    # The preset is `keras_nachos_cli.PRESETS["fashion_mnist"]` (also the main job's,
+    # The preset is `keras_nachos_cli.presets.PRESETS["fashion_mnist"]` (also the main job's,
     # `keras-nachos demo --dataset fashion_mnist`).
     sys.exit(
         keras_nachos_cli.run_preset(

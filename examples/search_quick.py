@@ -14,7 +14,7 @@ import sys
 import keras_nachos_cli
 
 if __name__ == "__main__":
-    # The preset is `keras_nachos_cli.PRESETS["digits"]` (also the main job's,
+    # The preset is `keras_nachos_cli.presets.PRESETS["digits"]` (also the main job's,
     # `keras-nachos demo --dataset digits`).
     sys.exit(
         keras_nachos_cli.run_preset(

@@ -27,7 +27,7 @@ def test_import_writes_no_environment_variable():
         "import tensorflow, keras, keras_tuner, deap, matplotlib\n"
         "before = dict(os.environ)\n"
         "import keras_nachos, keras_nachos.search, keras_nachos.reporting\n"
-        "import keras_nachos.commands\n"
+        "import keras_nachos_cli.commands\n"
         "after = dict(os.environ)\n"
         "print(json.dumps({k: after[k] for k in after if before.get(k) != after[k]}))\n"
     )

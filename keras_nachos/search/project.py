@@ -6,19 +6,28 @@ folder `DIR/search/` (`oracle.json`, one `trial_*/` folder per trial with its
 `trial.json`, the trained `eenn.keras` (in a supernet search, only for the
 candidates that may end on the admissible front) and `candidate.json`) and, once
 reported, `results.json`, `results.csv` and `pareto.png`.
+
+The configuration's schema (its settings, their defaults, and how a stored
+configuration becomes the library's arguments) is
+`keras_nachos_cli.config`: TensorFlow-free, so that the command line checks
+a configuration before TensorFlow starts.
 """
 
 import os
 import shutil
 
 from keras_nachos.errors import invalid_value
+from keras_nachos.search.nachos_search import NachosSearch
+from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.state_files import DamagedStateError
 from keras_nachos.search.state_files import read_json
 from keras_nachos.search.state_files import write_json_atomically
+from keras_nachos_cli.config import tuner_arguments
 
 SEARCH_CONFIG = "search_config.json"
 PROJECT = "search"
 RESULT_FILES = ("results.json", "results.csv", "pareto.png")
+
 
 class SearchProject:
     """The folder of one search.
@@ -82,23 +91,21 @@ class SearchProject:
                 os.remove(path)
 
     def tuner(self, config, overwrite=False, trial_timeout=None):
-        """The `NachosSearch` of this folder (resumed unless `overwrite`)."""
-        from keras_nachos.search.nachos_search import NachosSearch
-        from keras_nachos.search.search_space import SearchSpace
+        """The `NachosSearch` of this folder (resumed unless `overwrite`).
 
+        Args:
+            config: Dict, the search's configuration (`read_config()`):
+                its `space` and its settings (a setting it lacks, written
+                before the setting was stored, has its legacy value: see
+                `keras_nachos_cli.config`).
+            overwrite: Boolean, whether to start the search over.
+            trial_timeout: Optional number of seconds (distributed search,
+                see `NachosSearch`).
+        """
         return NachosSearch(
             SearchSpace.from_config(config["space"]),
-            min_accuracy=config["min_accuracy"],
-            max_macs=config["max_macs"],
-            population_size=config["population"],
-            generations=config["generations"],
-            preselect=config.get("preselect", 1),
-            max_flash_bytes=config.get("max_flash_bytes"),
-            max_ram_bytes=config.get("max_ram_bytes"),
-            seed=config["seed"],
+            **tuner_arguments(config),
             trial_timeout=trial_timeout,
-            supernet=config.get("supernet"),
-            floor_confidence=config.get("floor_confidence"),
             directory=self.directory,
             project_name=PROJECT,
             overwrite=overwrite,

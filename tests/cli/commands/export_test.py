@@ -1,33 +1,17 @@
-"""`keras-nachos export --format litert` and `keras-nachos run`."""
+"""Tests of `keras_nachos_cli.commands.export`: a search's solution as a
+.keras file, a saved EENN as LiteRT stages."""
 
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 
 import keras_nachos_cli
-from keras_nachos import EarlyExitModel
-from keras_nachos import datasets
 from keras_nachos import deploy
-from tests.testing_utils import small_cnn
-
-
-@pytest.fixture(scope="module")
-def saved_eenn(tmp_path_factory):
-    """A small EENN trained on digits (16x16), saved as .keras with the
-    .json `keras-nachos export` writes beside it."""
-    splits = datasets.load("digits", image_size=(16, 16), seed=0)
-    model = EarlyExitModel.from_backbone(
-        small_cnn(num_classes=10, seed=1), ["p1", "p2"], 10)
-    model.compile("adam", metrics=["accuracy"])
-    model.fit(*splits.train, epochs=4, batch_size=64, verbose=0)
-    folder = tmp_path_factory.mktemp("saved")
-    path = str(folder / "eenn.keras")
-    model.save(path)
-    with open(str(folder / "eenn.json"), "w") as f:
-        json.dump({"thresholds": [0.9, 0.9], "rule": "max_probability"}, f)
-    return model, path, splits
+from keras_nachos_cli.commands import export as export_command
+from tests.cli.testing_utils import main_output
 
 
 def _one_line_error(capsys, argv, *fragments):
@@ -42,31 +26,36 @@ def _one_line_error(capsys, argv, *fragments):
         assert fragment in error, error
 
 
-def test_export_litert_int8_micro_and_run(saved_eenn, tmp_path, capsys):
-    model, path, splits = saved_eenn
-    out = str(tmp_path / "device")
-    assert keras_nachos_cli.main([
-        "export", path, "--format", "litert", "--int8", "--micro",
-        "--dataset", "digits", "--output", out]) == 0
-    printed = capsys.readouterr().out
+@pytest.mark.slow
+def test_export_a_solution_of_a_search(finished_search, copy_of, capsys):
+    out = copy_of(finished_search[0])
+    assert keras_nachos_cli.main(["export", out, "--solution", "0"]) == 0
+    model = keras.models.load_model(os.path.join(out, "solution_0.keras"))
+    assert model.num_exits >= 2
+    front = json.load(open(os.path.join(out, "results.json")))["admissible_front"]
+    sidecar = json.load(open(os.path.join(out, "solution_0.json")))
+    assert sidecar["values"] == front[0]["values"]
+    assert sidecar["thresholds"] == front[0]["thresholds"]
+    assert "Wrote" in capsys.readouterr().out
+    assert keras_nachos_cli.main(["export", out, "--solution", "99"]) == 2
+    error = capsys.readouterr().err
+    assert "argument `--solution`" in error and len(error.splitlines()) == 1
+
+
+def test_the_chosen_solution_of_a_front():
+    assert export_command.chosen_solution([{"a": 1}, {"a": 2}], 1, "o") == {"a": 2}
+    with pytest.raises(ValueError, match=r"Expected an index in \[0, 2\)"):
+        export_command.chosen_solution([{}, {}], 2, "o")
+    with pytest.raises(ValueError, match="o found no admissible solution"):
+        export_command.chosen_solution([], 0, "o")
+
+
+def test_export_litert_int8_micro(saved_eenn, int8_export):
+    out, printed = int8_export
     assert "3 int8 LiteRT stages" in printed and "peak arena" in printed
     manifest = deploy.Manifest.read(out)
     assert manifest.quantize == "int8" and manifest.thresholds == [0.9, 0.9]
     assert all(os.path.exists(os.path.join(out, f"stage_{i}.h")) for i in (1, 2, 3))
-    assert keras_nachos_cli.main(["run", out, "--dataset", "digits",
-                                  "--limit", "120"]) == 0
-    printed = capsys.readouterr().out
-    accuracy = float(printed.split("accuracy")[1].split()[0])
-    # The printed accuracy is the runtime's on those 120 test images.
-    x_test, y_test = splits.test
-    result = deploy.load(out).predict_early_exit(x_test[:120])
-    assert accuracy == pytest.approx(result.accuracy(y_test[:120]), abs=1e-4)
-    keras_result = model.predict_early_exit(x_test[:120], [0.9, 0.9])
-    assert abs(accuracy - keras_result.accuracy(y_test[:120])) <= 0.05
-    assert "ms per sample" in printed and "expected MACs" in printed
-    assert keras_nachos_cli.main(["run", out, "--dataset", "digits", "--limit",
-                                  "20", "--interpreter", "micro"]) == 0
-    assert "micro, batch 1" in capsys.readouterr().out
 
 
 def test_export_float_with_thresholds_given(saved_eenn, tmp_path, capsys):
@@ -110,3 +99,6 @@ def test_usage_errors_are_one_line(saved_eenn, tmp_path, capsys):
     _one_line_error(capsys, ["export", str(bare), "--format", "litert"],
                     "`--thresholds`")
     assert not np.any([p.endswith("_litert") for p in os.listdir(tmp_path)])
+    code, _, err = main_output(["export", str(bare), "--format", "litert",
+                                "--thresholds", '{"a": 1}'])
+    assert code == 2 and "`--thresholds`" in err

@@ -1,0 +1,58 @@
+"""`keras-nachos supernet train`: a weight-sharing supernet of a space."""
+
+import os
+import time
+
+import keras
+
+from keras_nachos.search import Supernet
+from keras_nachos.search.state_files import write_json_atomically
+from keras_nachos_cli import config as config_module
+from keras_nachos_cli.commands.data import load_dataset
+from keras_nachos_cli.commands.search import check_registered
+from keras_nachos_cli.commands.search import space_for
+
+
+def train(out, config, verbose=1):
+    """Trains a supernet of the configured space on the training split,
+    writes `out` (.keras) and its arguments beside it (`.json`, which
+    `search --supernet` reads). Returns the supernet."""
+    check_registered(config)
+    schema = config_module.SUPERNET
+    data = load_dataset(config)  # Before anything is written.
+    space = space_for(data, config)
+    supernet = Supernet(space, **schema.arguments(config, config_module.SUPERNET_MODEL))
+    fit = schema.arguments(config, config_module.FIT)
+    print(
+        f"Supernet: {supernet.count_params():,} weights, "
+        f"{len(supernet.heads)} shared heads, on {config['dataset']} "
+        f"({len(data.train[1])} train / {len(data.validation[1])} "
+        f"validation), {fit['epochs']} epochs",
+        flush=True,
+    )
+    supernet.compile(optimizer=keras.optimizers.Adam(
+        **schema.arguments(config, config_module.OPTIMIZER)))
+    start = time.time()
+    history = supernet.fit(
+        *data.train, validation_data=data.validation,
+        verbose=verbose if verbose < 2 else 2, **fit,
+    )
+    seconds = time.time() - start
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    supernet.save(out)
+    write_json_atomically(out[: -len(".keras")] + ".json", {
+        "config": config,
+        "space": space.get_config(),
+        "train_seconds": seconds,
+        "history": {k: [float(v) for v in vs]
+                    for k, vs in history.history.items()},
+    }, indent=2)
+    last = {k: v[-1] for k, v in history.history.items()}
+    print(
+        f"Wrote {out} (trained in {seconds:.0f} s; validation accuracy of the "
+        f"largest subnet {last.get('val_largest_accuracy', float('nan')):.4f},"
+        f" of the smallest {last.get('val_smallest_accuracy', float('nan')):.4f})",
+        flush=True,
+    )
+    return supernet
