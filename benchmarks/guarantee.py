@@ -119,6 +119,7 @@ def run_splits(outputs, y, costs, rule_name, args, name):
     from keras_nachos.calibration import evaluate_thresholds
     from keras_nachos.calibration import exit_tables
     from keras_nachos.calibration import calibrate as C
+    from keras_nachos.calibration import guaranteed_calibration as G
     from keras_nachos.calibration.guarantee import split_indices
     from keras_nachos.calibration.trade_off_search import TradeOffSearch
 
@@ -155,14 +156,14 @@ def run_splits(outputs, y, costs, rule_name, args, name):
                     Sc[curve_idx], target[curve_idx], costs, score_range
                 ).run()
                 learned[kind] = s_[::-1]
-            shared = C._shared_sequence(Sc, score_range)
+            shared = G.shared_sequence(Sc, score_range)
             everything = np.arange(size)
             outcomes = {
-                "learned abs": C._settings_outcomes(
+                "learned abs": G.settings_outcomes(
                     Sc[test_idx], Rc[test_idx], costs, learned["abs"]),
-                "learned rel": C._settings_outcomes(
+                "learned rel": G.settings_outcomes(
                     Sc[test_idx], Rc[test_idx], costs, learned["rel"]),
-                "shared": C._settings_outcomes(Sc, Rc, costs, shared),
+                "shared": G.settings_outcomes(Sc, Rc, costs, shared),
             }
 
             def judge(setting, floor_of_eval):
@@ -173,7 +174,7 @@ def run_splits(outputs, y, costs, rule_name, args, name):
                         drop=None, m=None):
                 """Fixed-sequence testing on the calibration images; the
                 chosen setting judged on the evaluation half."""
-                _, j, ok, _ = C._test_sequence(
+                _, j, ok, _ = G.certify_sequence(
                     Sc, Rc, costs, seq, curve_idx, part, min_accuracy, drop,
                     None, key[3], m, False, outcomes[known],
                 )
@@ -216,7 +217,7 @@ def run_splits(outputs, y, costs, rule_name, args, name):
                     floor_confidence=0.9, floor_sequence="shared",
                     raise_if_infeasible=False,
                 )
-                _, j, _, _ = C._test_sequence(
+                _, j, _, _ = G.certify_sequence(
                     Sc, Rc, costs, shared, curve_idx, np.arange(size),
                     floors["A-0.5pt"], None, None, 0.9, None, False,
                 )

@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
+from keras_nachos_cli import checks as setting_checks
 
 
 def _is_number(value):
@@ -118,14 +119,8 @@ def is_admissible(accuracy, macs, min_accuracy, max_macs):
 # drops such candidates before training.
 def check_device_budget(name, value):
     """Validates an optional flash or RAM budget in bytes; returns a float
-    or `None`."""
-    if value is None:
-        return None
-    if not _is_number(value):
-        raise invalid_type(name, "a positive number of bytes or None", value)
-    if not float(value) > 0:
-        raise invalid_value(name, "a positive number of bytes or None", value)
-    return float(value)
+    or `None` (the search settings' check, `keras_nachos_cli.checks`)."""
+    return setting_checks.check_device_budget(value, name)
 
 
 def device_budget_excess(device_costs, max_flash_bytes=None, max_ram_bytes=None):

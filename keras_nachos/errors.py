@@ -1,4 +1,12 @@
-"""Error messages in Keras' wording."""
+"""Error messages in Keras' wording.
+
+One wording for the library and the command line: the sentences are built
+by `keras_nachos_cli.checks` (TensorFlow-free, so the command line answers a
+mistake before TensorFlow starts), which also holds the checks of a search's
+settings that both use.
+"""
+
+from keras_nachos_cli import checks as setting_checks
 
 
 def invalid_value(argument, expected, received):
@@ -14,19 +22,12 @@ def invalid_value(argument, expected, received):
         A `ValueError` to raise:
         "Invalid value received for argument `x`. Expected ... Received: x=...".
     """
-    return ValueError(
-        f"Invalid value received for argument `{argument}`. "
-        f"Expected {expected}. Received: {argument}={received!r}"
-    )
+    return setting_checks.invalid_value(argument, expected, received)
 
 
 def invalid_type(argument, expected, received):
     """Like `invalid_value`, for a value of the wrong type (`TypeError`)."""
-    return TypeError(
-        f"Invalid type received for argument `{argument}`. "
-        f"Expected {expected}. Received: {argument}={received!r} "
-        f"of type {type(received).__name__}"
-    )
+    return setting_checks.invalid_type(argument, expected, received)
 
 
 def one_of(values):

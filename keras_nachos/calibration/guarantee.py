@@ -39,7 +39,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from keras_nachos.errors import invalid_value
+from keras_nachos_cli import checks as setting_checks
 
 # Relative slack when turning a risk level into a count of bad samples.
 _EPS = 1e-9
@@ -154,16 +154,7 @@ def fixed_sequence(p_values, delta):
 
 def check_floor_confidence(floor_confidence):
     """`None`, or a float in (0, 1); else a `ValueError` in Keras' wording."""
-    if floor_confidence is None:
-        return None
-    if isinstance(floor_confidence, bool) or not isinstance(
-        floor_confidence, (int, float, np.integer, np.floating)
-    ) or not 0.0 < float(floor_confidence) < 1.0:
-        raise invalid_value(
-            "floor_confidence", "a float in (0, 1), e.g. 0.9, or None",
-            floor_confidence,
-        )
-    return float(floor_confidence)
+    return setting_checks.check_floor_confidence(floor_confidence)
 
 
 def split_indices(n, curve_fraction, seed):

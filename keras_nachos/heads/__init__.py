@@ -23,6 +23,11 @@ _HEADS_BY_NAME = {
 }
 
 
+def names():
+    """The names `get` knows, sorted."""
+    return sorted(_HEADS_BY_NAME)
+
+
 def get(identifier):
     """Returns the head class registered under a name.
 

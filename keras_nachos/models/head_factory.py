@@ -10,6 +10,7 @@ from keras_nachos.costs import layer_macs
 from keras_nachos.costs import stage_costs
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
+from keras_nachos.errors import one_of
 from keras_nachos.models.stages import backbone_segments
 
 
@@ -30,14 +31,15 @@ def head_factory(head, num_classes):
 
         return per_exit
     if isinstance(head, str):
-        head_cls = heads_module.get(head)
-        if head_cls is None:
+        try:
+            head_cls = heads_module.get(head)
+        except ValueError:
             raise invalid_value(
                 "head",
-                'one of "global_pool", "sdn", "mixed_pool", "conv", an '
-                "ExitHead instance or a callable",
+                f"{one_of(heads_module.names())}, an ExitHead instance or a "
+                "callable",
                 head,
-            )
+            ) from None
         if head_cls is heads_module.ClassMeansHead:
             return lambda i, shape, conf, name: head_cls(num_classes, name=name)
         return lambda i, shape, conf, name: head_cls(

@@ -6,10 +6,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.engine import trial as trial_module
 
-from keras_nachos.calibration.guarantee import check_floor_confidence
 from keras_nachos.checks import check_int
-from keras_nachos.constraints import check_constraints
-from keras_nachos.constraints import check_device_budget
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
@@ -31,6 +28,8 @@ from keras_nachos.search.space_hypermodel import SpaceHyperModel
 from keras_nachos.search.state_files import read_json
 from keras_nachos.search.state_files import write_json_atomically
 from keras_nachos.search.trial_metrics import flatten_details
+from keras_nachos_cli import checks as setting_checks
+from keras_nachos_cli.config import TUNER_DEFAULTS
 
 TrialStatus = trial_module.TrialStatus
 
@@ -127,9 +126,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         search_space,
         min_accuracy,
         max_macs,
-        population_size=8,
-        generations=3,
-        preselect=4,
+        population_size=TUNER_DEFAULTS["population_size"],
+        generations=TUNER_DEFAULTS["generations"],
+        preselect=TUNER_DEFAULTS["preselect"],
         seed=None,
         evaluator_options=None,
         max_flash_bytes=None,
@@ -143,9 +142,12 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         if not isinstance(search_space, SearchSpace):
             raise invalid_type("search_space", "a SearchSpace", search_space)
         self.supernet = _supernet_of(supernet, search_space)
-        min_accuracy, max_macs = check_constraints(
-            min_accuracy, max_macs, required=True
-        )
+        # The settings' checks the command line makes too (one schema).
+        min_accuracy = setting_checks.check_min_accuracy(min_accuracy)
+        max_macs = setting_checks.check_max_macs(max_macs)
+        setting_checks.check_population(population_size)
+        setting_checks.check_generations(generations)
+        setting_checks.check_preselect(preselect)
         if evaluator_options is not None and not isinstance(
             evaluator_options, dict
         ):
@@ -153,7 +155,8 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 "evaluator_options", "a dict of CandidateEvaluator arguments",
                 evaluator_options,
             )
-        self.floor_confidence = check_floor_confidence(floor_confidence)
+        self.floor_confidence = setting_checks.check_floor_confidence(
+            floor_confidence)
         if "floor_confidence" in (evaluator_options or {}):
             raise invalid_value(
                 "evaluator_options",
@@ -170,8 +173,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self.min_accuracy = min_accuracy
         self.max_macs = max_macs
         self.evaluator_options = dict(evaluator_options or {})
-        self.max_flash_bytes = check_device_budget("max_flash_bytes", max_flash_bytes)
-        self.max_ram_bytes = check_device_budget("max_ram_bytes", max_ram_bytes)
+        self.max_flash_bytes = setting_checks.check_max_flash_bytes(
+            max_flash_bytes)
+        self.max_ram_bytes = setting_checks.check_max_ram_bytes(max_ram_bytes)
         self.evaluation = evaluation
         self.evaluator = getattr(evaluation, "evaluator", None)
         oracle = NSGA2Oracle(
