@@ -178,7 +178,11 @@ def test_one_process_and_two_local_workers_give_the_recorded_search(tmp_path):
     done = cli(["search", "--out", out, "--workers", "2"] + SEARCH_ARGS, cores(2))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[tuner0] trial" in done.stdout and "[tuner1] trial" in done.stdout
+    assert not os.path.exists(os.path.join(out, "search", "chief.json"))
     assert_same(results_summary(out), recorded["single"])
+    # A finished distributed search reports with the default tuner id.
+    done = cli(["report", out, "--no-test"], cores(1))
+    assert done.returncode == 0 and "Admissible Pareto front" in done.stdout
 
 
 @pytest.mark.slow

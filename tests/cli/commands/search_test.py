@@ -4,7 +4,6 @@ schema)."""
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 import keras_nachos_cli
 from keras_nachos.search import SearchSpace
 from keras_nachos_cli.commands import search as search_command
-from tests.cli.testing_utils import ROOT
 from tests.cli.testing_utils import TINY
 from tests.cli.testing_utils import main_output
 
@@ -189,41 +187,3 @@ def test_a_role_becomes_keras_tuner_variables(monkeypatch):
          "port": 8000})
     assert (os.environ["KERASTUNER_TUNER_ID"], os.environ["KERASTUNER_ORACLE_IP"],
             os.environ["KERASTUNER_ORACLE_PORT"]) == ("tuner2", "10.0.0.1", "8000")
-
-
-@pytest.mark.slow
-def test_search_with_local_workers_matches_one_process(tmp_path):
-    # The same tiny search in one process and with `--workers 2`; a finished
-    # distributed search reports with the default tuner id.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
-    # Each of the 2 local workers gets half the cores and as many TensorFlow
-    # threads; float sums depend on the thread count, so the single process
-    # runs on as many threads.
-    cores = sorted(os.sched_getaffinity(0))
-    share = cores[: max(1, len(cores) // 2)]
-    workers = "2"
-    fronts = []
-    for name, extra in (("single", ["--threads", str(len(share)), "--cores",
-                                    ",".join(str(c) for c in share)]),
-                        ("workers", ["--workers", workers])):
-        out = str(tmp_path / name)
-        done = subprocess.run(
-            [sys.executable, "-m", "keras_nachos_cli", "search", "--out", out,
-             "--dataset", "digits", "--max-samples", "400",
-             "--min-accuracy", "0.1", "--max-macs", "200000",
-             "--population", "4", "--generations", "2", "--preselect", "1",
-             "--epochs", "3", "--batch-size", "64",
-             "--stage-widths", "[[4, 8], [8], [8, 12]]", "--depths", "1",
-             "--kernel-sizes", "3,5", "--expansion-ratios", "2",
-             "--head-types", "global_pool"] + extra,
-            capture_output=True, text=True, env=env, timeout=600, cwd=ROOT,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        results = json.load(open(os.path.join(out, "results.json")))
-        fronts.append([(r["values"], r["accuracy"], r["expected_macs"],
-                        r["thresholds"]) for r in results["admissible_front"]])
-        if name == "workers":
-            assert "[tuner0] trial" in done.stdout and "[tuner1] trial" in done.stdout
-            assert not os.path.exists(os.path.join(out, "search", "chief.json"))
-            assert keras_nachos_cli.main(["report", out, "--no-test"]) == 0
-    assert fronts[0] and fronts[0] == fronts[1]
