@@ -25,8 +25,8 @@ def test_training_improves_the_largest_and_the_smallest_subnets(trained):
     # Validation data: the largest and the smallest subnet's metrics (a
     # supernet of a smaller space: only the names of the metrics matter).
     small_space = elastic_space(
-        stage_widths=[[4, 8], [8]], kernel_sizes=(3,), head_types=("sdn",),
-        head_widths=(0,),
+        stage_widths=[[4, 8], [8]], depths=(1,), kernel_sizes=(3,),
+        head_types=("sdn",), head_widths=(0,),
     )
     supernet2 = Supernet(small_space, seed=2, num_random=0)
     supernet2.compile(optimizer="adam")
