@@ -129,31 +129,6 @@ def test_only_candidates_that_may_end_on_the_admissible_front_are_saved(
         tuner.load_model(tuner.oracle.get_trial(missing["trial_id"]))
 
 
-def test_the_candidate_built_for_its_costs_is_the_one_scored(
-    supernet_file, monkeypatch,
-):
-    (x, y), (xv, yv) = data()
-    space = tiny_space()
-    evaluator = InheritedEvaluator(
-        keras.models.load_model(supernet_file), (x, y), (xv, yv),
-        MIN_ACCURACY, MAX_MACS,
-    )
-    values = space.random_values(seed=5)
-    builds = []
-    build = SearchSpace.build
-    monkeypatch.setattr(SearchSpace, "build", lambda self, v: builds.append(
-        v) or build(self, v))
-    assert evaluator.precheck(values) is None
-    metrics, model = evaluator(values)
-    # Built once, for the precheck's MACs, then filled with inherited weights.
-    assert len(builds) == 1
-    assert metrics["static_macs"] == model.exit_macs
-    # Scoring it again builds it anew (nothing stale is reused).
-    again, _ = evaluator(values)
-    assert len(builds) == 2
-    assert again["accuracy"] == metrics["accuracy"]
-
-
 def test_a_killed_supernet_search_resumes_without_scoring_again(
     tmp_path, supernet_file, monkeypatch,
 ):

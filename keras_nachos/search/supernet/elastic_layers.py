@@ -5,7 +5,8 @@ width are zeroed, a smaller depthwise kernel is the centre of the largest one
 with the outside zeroed, so one traced function serves every subnet (the
 masks are tensors). A zeroed input channel adds exact zeros to a convolution
 or a dense layer, so the masked path computes what the standalone subnet
-computes with the sliced weights (`Supernet.extract`).
+computes with the sliced weights (`Supernet.extract`). The elastic block that
+uses them is `ElasticInvertedResidual`.
 """
 
 import keras
