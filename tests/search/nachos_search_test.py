@@ -10,6 +10,8 @@ from keras_nachos.search import NachosSearch
 from keras_nachos.search import SearchSpace
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.pareto import non_dominated
+from tests.search.testing_utils import FormulaEvaluator
+from tests.search.testing_utils import formula_search
 from tests.testing_utils import NAN
 from tests.testing_utils import assert_invalid
 from tests.testing_utils import toy_data
@@ -42,11 +44,42 @@ def make_tuner(tmp_path, overwrite=True, **kwargs):
 
 
 @pytest.mark.slow
-def test_front_is_non_dominated_and_admissible_when_re_evaluated(tmp_path):
+def test_a_killed_search_resumes_and_its_front_is_admissible_when_re_evaluated(
+        tmp_path, monkeypatch):
+    # One search for both (it trained twice before): killed mid-trial,
+    # resumed without losing or retraining, then its front re-evaluated.
     (x, y), (xv, yv) = data()
+    calls = []
+    original = CandidateEvaluator.__call__
+
+    def counting(self, values, callbacks=None):
+        calls.append(json.dumps(values, sort_keys=True))
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # killed in the middle of a trial
+        return original(self, values, callbacks)
+
+    monkeypatch.setattr(CandidateEvaluator, "__call__", counting)
     tuner = make_tuner(tmp_path)
-    tuner.search(x, y, validation_data=(xv, yv), epochs=3, batch_size=32, verbose=0)
-    assert tuner.oracle.total_evaluations == 8
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(x, y, validation_data=(xv, yv), epochs=3, batch_size=32,
+                     verbose=0)
+    first = {r["trial_id"]: r for r in tuner.all_candidates()
+             if r["status"] == "completed"}
+    assert len(first) == 3
+    first_calls = list(calls)
+    resumed = make_tuner(tmp_path, overwrite=False)
+    resumed.search(x, y, validation_data=(xv, yv), epochs=3, batch_size=32,
+                   verbose=0)
+    after = {r["trial_id"]: r for r in resumed.all_candidates()
+             if r["status"] == "completed"}
+    for trial_id, record in first.items():
+        assert after[trial_id]["accuracy"] == record["accuracy"]
+        assert after[trial_id]["macs"] == record["macs"]
+    retrained = calls[len(first_calls):]
+    assert retrained[0] == first_calls[3]  # the interrupted trial is re-run
+    assert not set(retrained) & set(first_calls[:3])
+    assert resumed.oracle.total_evaluations == 8
+    tuner = resumed
     front = tuner.pareto_front()
     points = [(s["accuracy"], s["expected_macs"]) for s in front]
     assert len(non_dominated(points, key=lambda p: p)) == len(points)
@@ -69,55 +102,22 @@ def test_front_is_non_dominated_and_admissible_when_re_evaluated(tmp_path):
     assert best.count_params() > 0
 
 
-@pytest.mark.slow
-def test_killed_search_resumes_without_losing_or_retraining(tmp_path, monkeypatch):
-    (x, y), (xv, yv) = data()
-    calls = []
-    original = CandidateEvaluator.__call__
-
-    def counting(self, values, callbacks=None):
-        calls.append(json.dumps(values, sort_keys=True))
-        if len(calls) == 4:
-            raise KeyboardInterrupt  # killed in the middle of a trial
-        return original(self, values, callbacks)
-
-    monkeypatch.setattr(CandidateEvaluator, "__call__", counting)
-    tuner = make_tuner(tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=32,
-                     verbose=0)
-    first = {r["trial_id"]: r for r in tuner.all_candidates()
-             if r["status"] == "completed"}
-    assert len(first) == 3
-    first_calls = list(calls)
-    resumed = make_tuner(tmp_path, overwrite=False)
-    resumed.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=32,
-                   verbose=0)
-    after = {r["trial_id"]: r for r in resumed.all_candidates()
-             if r["status"] == "completed"}
-    for trial_id, record in first.items():
-        assert after[trial_id]["accuracy"] == record["accuracy"]
-        assert after[trial_id]["macs"] == record["macs"]
-    retrained = calls[len(first_calls):]
-    assert retrained[0] == first_calls[3]  # the interrupted trial is re-run
-    assert not set(retrained) & set(first_calls[:3])
-    assert resumed.oracle.total_evaluations == 8
 
 
 def test_failed_trial_is_recorded_and_search_goes_on(tmp_path, monkeypatch):
-    (x, y), (xv, yv) = data()
-    original = CandidateEvaluator.__call__
+    # Scored by a formula: what is tested is the failure policy, not training.
+    original = FormulaEvaluator.__call__
     state = {"n": 0}
 
-    def flaky(self, values, callbacks=None):
+    def flaky(self, values):
         state["n"] += 1
         if state["n"] == 2:
             raise FloatingPointError("training diverged (loss=nan)")
-        return original(self, values, callbacks)
+        return original(self, values)
 
-    monkeypatch.setattr(CandidateEvaluator, "__call__", flaky)
-    tuner = make_tuner(tmp_path, generations=1)
-    tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=64, verbose=0)
+    monkeypatch.setattr(FormulaEvaluator, "__call__", flaky)
+    tuner = formula_search(tmp_path, generations=1)
+    tuner.search(verbose=0)
     statuses = [r["status"] for r in tuner.all_candidates()]
     assert statuses.count("failed") == 1
     failed = next(r for r in tuner.all_candidates() if r["status"] == "failed")

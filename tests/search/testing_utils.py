@@ -218,3 +218,25 @@ def formula_search(directory, overwrite=True, **kwargs):
         space, 0.6, 60000.0, evaluation=evaluation, directory=str(directory),
         project_name="search", overwrite=overwrite, **options,
     )
+
+
+def make_formula_tuner(directory, overwrite=False):
+    """The tuner of the finished search of the `finished` fixture."""
+    return formula_search(directory, overwrite=overwrite, generations=2)
+
+
+def fresh_copy(finished, tmp_path):
+    """A copy of the `finished` fixture's folder, and its candidates."""
+    import shutil
+
+    source, candidates = finished
+    target = tmp_path / "search_copy"
+    shutil.copytree(source, target)
+    return target, candidates
+
+
+def truncate(path):
+    """Cuts a file in half (a write killed midway)."""
+    text = open(path).read()
+    with open(path, "w") as f:
+        f.write(text[: len(text) // 2])
