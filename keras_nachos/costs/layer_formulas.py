@@ -341,6 +341,10 @@ def is_extra(operation):
 
 def _is_keras_op(operation):
     """Whether `operation` is a `keras.ops` function called on KerasTensors."""
+    # Keras exports no base class for the `Operation`s that `keras.ops`
+    # functions add to a functional graph (`keras.Operation` is also the
+    # base of every layer); their classes are defined in `keras.src.ops`,
+    # so the module name is the one public-enough mark they carry.
     return not isinstance(operation, keras.layers.Layer) and type(
         operation
     ).__module__.startswith("keras.src.ops")

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_nachos.errors import invalid_value
+from keras_nachos.errors import one_of
 
 _BLOCKS = {}
 
@@ -27,10 +28,34 @@ def register_block(name, builder):
     return builder
 
 
-def get_block(name):
-    if name not in _BLOCKS:
-        raise invalid_value("block_types", f"names in {sorted(_BLOCKS)}", name)
-    return _BLOCKS[name]
+def names():
+    """Returns the registered block types' names, sorted."""
+    return sorted(_BLOCKS)
+
+
+def get(identifier):
+    """Returns the builder registered under a block type's name.
+
+    Args:
+        identifier: String, a name given to `register_block` (the library
+            registers `"inverted_residual"` and `"plain_conv"`).
+
+    Returns:
+        The block's builder, `builder(x, filters, kernel_size, expansion,
+        stride, name) -> tensor`.
+
+    Raises:
+        ValueError: For any other value, naming it and the names that exist
+            (the error names the argument `block_types`, the argument of
+            `SearchSpace` that these names are given to).
+    """
+    if not isinstance(identifier, str) or identifier not in _BLOCKS:
+        raise invalid_value("block_types", one_of(_BLOCKS), identifier)
+    return _BLOCKS[identifier]
+
+
+# The name this function had before `get` (as Keras' registries name theirs).
+get_block = get
 
 
 # Candidates train for a few hundred steps only: with Keras' default batch-norm

@@ -13,7 +13,7 @@ from keras_nachos.checks import check_ints
 from keras_nachos.errors import invalid_value
 from keras_nachos.models import EarlyExitModel
 from keras_nachos.search.blocks import BN_MOMENTUM
-from keras_nachos.search.blocks import get_block
+from keras_nachos.search import blocks as block_registry
 from keras_nachos.search.head_designs import head_designs
 from keras_nachos.search.head_designs import make_head
 from keras_nachos.search.records import candidate_key
@@ -112,7 +112,7 @@ class SearchSpace:
             )
         self.block_types = tuple(block_types)
         for name in self.block_types:
-            get_block(name)
+            block_registry.get(name)
         if not isinstance(head_types, (list, tuple)) or not head_types or any(
             h not in head_designs() for h in head_types
         ):
@@ -231,7 +231,9 @@ class SearchSpace:
         x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
         x = keras.layers.Activation("hard_swish", name="stem_act")(x)
         for s in range(1, self.num_stages + 1):
-            block = get_block(values.get(f"stage_{s}_block", self.block_types[0]))
+            block = block_registry.get(
+                values.get(f"stage_{s}_block", self.block_types[0])
+            )
             width = values.get(f"stage_{s}_width", self.stage_widths[s - 1][0])
             for b in range(values[f"stage_{s}_depth"]):
                 x = block(

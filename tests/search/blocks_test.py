@@ -4,6 +4,7 @@ block registry."""
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from keras_nachos.search import blocks
@@ -67,6 +68,13 @@ def test_the_plain_conv_and_the_registry():
     names, model = layer_names(blocks.plain_conv, 3, 6, 3, 4, 2)
     assert names == ["b_conv", "b_bn", "b_relu"]
     assert model.output.shape == (None, 4, 4, 6)
-    assert blocks.get_block("inverted_residual") is blocks.inverted_residual
-    assert_invalid("block_types", blocks.get_block, "no_such_block")
+    assert blocks.get("inverted_residual") is blocks.inverted_residual
+    assert blocks.get_block is blocks.get
+    assert {"inverted_residual", "plain_conv"} <= set(blocks.names())
+    with pytest.raises(ValueError, match="no_such_block") as error:
+        blocks.get("no_such_block")
+    assert "'inverted_residual'" in str(error.value)
+    assert "'plain_conv'" in str(error.value)
+    assert_invalid("block_types", blocks.get, "no_such_block")
+    assert_invalid("block_types", blocks.get, 3)
     assert_invalid("builder", blocks.register_block, "mine", "not callable")

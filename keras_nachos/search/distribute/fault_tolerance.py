@@ -223,6 +223,8 @@ class FaultTolerantOracle(keras_tuner.Oracle):
     def retry_running_trials(self):
         """As Keras Tuner's `reload` does: trials that were running when the
         state was saved are handed out again."""
+        # Keras Tuner's `reload` does exactly this on its private queue (the
+        # only way to hand a trial out again with the same id and values).
         for trial in self.ongoing_trials.values():
             self._retry_queue.append(trial.trial_id)
         self.ongoing_trials = {}

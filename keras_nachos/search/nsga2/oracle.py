@@ -348,6 +348,9 @@ class NSGA2Oracle(FaultTolerantOracle):
             )
             if record is None:
                 live = {t.trial_id for t in self.ongoing_trials.values()}
+                # Trials waiting in Keras Tuner's retry queue are alive too
+                # (it has no public view of that queue; see
+                # `FaultTolerantOracle.release_tuner`).
                 live.update(self._retry_queue)
                 orphans = population.requeue_orphans(live)
                 if orphans:
