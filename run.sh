@@ -4,7 +4,7 @@
 #   ./run.sh demo [--dataset digits|fashion_mnist] [--out DIR] [--overwrite]
 #       the NACHOS pipeline end to end (keras-nachos demo)
 #   ./run.sh test [pytest arguments]
-#       the test suite (python -m pytest tests -q)
+#       the test suite (python -m pytest tests -q, one process per core)
 #
 # Set-up: a virtual environment in .venv (created once, reused; set
 # KERAS_NACHOS_VENV to put it elsewhere, PYTHON to choose the interpreter,
@@ -80,6 +80,15 @@ case "$command" in
     ;;
   test)
     setup
+    # One pytest process per core (at most 4: each holds TensorFlow and its
+    # own copy of the session fixtures), a test file's tests in one process
+    # so its module fixtures are made once. KERAS_NACHOS_TEST_PROCESSES=0
+    # runs everything in this process.
+    processes=${KERAS_NACHOS_TEST_PROCESSES:-$(nproc 2>/dev/null || echo 1)}
+    if [ "$processes" -gt 4 ]; then processes=4; fi
+    if [ "$processes" -gt 1 ]; then
+      exec "$VENV/bin/python" -m pytest tests -q -n "$processes" --dist loadfile "$@"
+    fi
     exec "$VENV/bin/python" -m pytest tests -q "$@"
     ;;
   *)
