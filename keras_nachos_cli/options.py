@@ -7,6 +7,7 @@ supernet's own arguments, the distributed roles, the combinations of
 is written; a mistake is a `UsageError`, one line on stderr.
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -231,6 +232,58 @@ def _data_options(args):
             "max_samples": args.max_samples, "seed": args.seed}
 
 
+# The optional packages a flag needs (looked up, not imported: no
+# TensorFlow before the command runs), as `keras_nachos.deploy` names them.
+MICRO_PACKAGES = ("tflite_micro",)
+QAT_PACKAGES = ("tensorflow_model_optimization", "tf_keras")
+
+
+def check_installed(flag, packages, extra):
+    """Raises a `UsageError` unless every module of `packages` is installed."""
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    if missing:
+        raise UsageError(
+            f"{flag} needs {', '.join(missing)}, which is not installed: "
+            f'pip install "keras-nachos[{extra}]"'
+        )
+
+
+def _nearest_existing(path):
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def check_output_path(name, path, folder):
+    """Checks where an export goes, before anything is written: `path` (a
+    folder if `folder`, else a file) is no existing entry of the other kind,
+    not under a file, and its nearest existing folder is writable."""
+    path = os.path.abspath(path)
+    if os.path.exists(path) and os.path.isdir(path) != folder:
+        kind = "folder" if folder else "file"
+        other = "file" if folder else "folder"
+        raise _invalid(name, f"a {kind} path (an existing {other} is in the "
+                       "way: choose another path, or remove it)", path)
+    existing = _nearest_existing(path if folder else os.path.dirname(path))
+    if not os.path.isdir(existing):
+        raise _invalid(name, f"a path in a folder ({existing} is a file)", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _invalid(name, f"a path this process can write to ({existing} "
+                       "is read-only for it)", path)
+
+
+def default_litert_output(source, solution, quantize, qat_epochs):
+    """Where `export --format litert` writes without `--output`: beside the
+    .keras SOURCE, or in the search folder."""
+    suffix = "_litert" + ("_qat" if qat_epochs else "_int8" if quantize else "")
+    if os.path.isdir(source):
+        return os.path.join(source, f"solution_{solution}{suffix}")
+    return os.path.splitext(source)[0] + suffix
+
+
 def export_options(args):
     """`keras-nachos export`: `("export" or "export_litert", options)`."""
     source = args.dir
@@ -272,12 +325,20 @@ def export_options(args):
     ):
         raise _invalid("--thresholds", "a JSON list of numbers", args.thresholds)
     _check_data_arguments(args)
+    if args.micro:
+        check_installed("--micro", MICRO_PACKAGES, "micro")
+    if args.qat is not None:
+        check_installed("--qat", QAT_PACKAGES, "tfmot")
     if args.format == "keras":
         if not is_search:
             raise _invalid("--format", "litert for a .keras SOURCE (it is "
                            "already a .keras file)", args.format)
+        check_output_path("--output", args.output or os.path.join(
+            source, f"solution_{args.solution}.keras"), folder=False)
         return "export", {"out": source, "solution": args.solution,
                           "output": args.output}
+    check_output_path("--output", args.output or default_litert_output(
+        source, args.solution, needs_data, args.qat), folder=True)
     return "export_litert", {
         "source": source, "solution": args.solution, "output": args.output,
         "quantize": "int8" if needs_data else None, "qat_epochs": args.qat,
@@ -300,6 +361,8 @@ def run_options(args):
     if args.limit is not None and args.limit < 1:
         raise _invalid("--limit", "a positive integer", args.limit)
     _check_data_arguments(args)
+    if args.interpreter == "micro":
+        check_installed("--interpreter micro", MICRO_PACKAGES, "micro")
     return {"directory": args.dir, "data": _data_options(args),
             "interpreter": args.interpreter, "batch_size": args.batch_size,
             "limit": args.limit}

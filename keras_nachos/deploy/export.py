@@ -7,7 +7,9 @@ and `"features"` for the next stage: the output order of a converted model
 is not the exit order), and the runtime (`keras_nachos.deploy.load`) runs
 the exit rule between them. Conversion goes through
 `TFLiteConverter.from_keras_model` (never `from_concrete_functions`, which
-drops a Keras 3 model's weights).
+drops a Keras 3 model's weights), or for int8 through the SavedModel it
+writes, converted in a worker process (`int8_conversion`: the converter's
+C++ calibration can crash a process).
 
 With `quantize="int8"` each stage is quantised to full integer (inputs and
 outputs int8) from representative data: the first stage's from the data
@@ -23,11 +25,18 @@ the whole early exit in one file for one sample: the stages chained by
 LiteRT `IF` ops on the rule's score, the thresholds an input. An app then
 calls `invoke` once per sample and only the stages the sample needs run, with
 no host code between them (the runtime's batch-1 path uses it).
+
+Every argument, the target folder and the representative data (the model's
+input shape, numeric, non-empty, finite) are checked before any work. The
+files are written into a staging folder moved into place only when the
+export is complete (`export_folder`): a failed export leaves the target as
+it was. The manifest records every file's size and SHA-256 (`manifest`).
 """
 
 import contextlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -39,13 +48,18 @@ import tensorflow as tf
 from keras_nachos import rules as rules_module
 from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
-from keras_nachos.data_utils import check_inputs
+from keras_nachos.deploy.data_checks import check_samples
+from keras_nachos.deploy.export_folder import check_export_target
+from keras_nachos.deploy.export_folder import staged_export
+from keras_nachos.deploy.int8_conversion import configure_int8
+from keras_nachos.deploy.int8_conversion import convert_int8_in_worker
 from keras_nachos.deploy.manifest import Manifest
-from keras_nachos.deploy.manifest import SingleFileSpec
-from keras_nachos.deploy.manifest import StageSpec
-from keras_nachos.deploy.manifest import TensorSpec
 from keras_nachos.deploy.micro import captured_stderr
 from keras_nachos.deploy.micro import prepare_for_micro
+from keras_nachos.deploy.specs import SingleFileSpec
+from keras_nachos.deploy.specs import StageSpec
+from keras_nachos.deploy.specs import interpreter_specs
+from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.models import stages
 from keras_nachos.version import __version__
@@ -66,16 +80,11 @@ def stage_export_models(model):
     return model.stage_plan.export_models()
 
 
-def _representative(samples):
-    def generate():
-        for sample in samples:
-            yield [sample[None].astype("float32")]
-
-    return generate
-
-
 def convert_stage(stage_model, quantize=None, representative=None):
-    """Converts one stage model to a `.tflite` flatbuffer (bytes).
+    """Converts one stage model to a `.tflite` flatbuffer (bytes), here.
+
+    (`export_early_exit` converts int8 stages in a worker process instead:
+    `int8_conversion`.)
 
     Args:
         stage_model: A Keras model (see `stage_export_models`).
@@ -85,11 +94,7 @@ def convert_stage(stage_model, quantize=None, representative=None):
     """
     converter = tf.lite.TFLiteConverter.from_keras_model(stage_model)
     if quantize == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(representative)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        configure_int8(converter, representative)
     return _convert(converter)
 
 
@@ -193,30 +198,7 @@ def tensor_specs(flatbuffer):
     of a converted stage's signature."""
     from keras_nachos.deploy.interpreters import make_interpreter
 
-    interpreter = make_interpreter(model_content=flatbuffer)
-    runner = interpreter.get_signature_runner()
-    input_order = [d["index"] for d in interpreter.get_input_details()]
-    output_order = [d["index"] for d in interpreter.get_output_details()]
-    return (
-        _specs(runner.get_input_details(), input_order),
-        _specs(runner.get_output_details(), output_order),
-    )
-
-
-def _specs(details, order):
-    specs = {}
-    for name, d in details.items():
-        scale, zero_point = d["quantization"]
-        quantized = np.dtype(d["dtype"]) != np.float32 and scale != 0.0
-        specs[name] = TensorSpec(
-            name=name,
-            shape=[int(v) for v in d["shape_signature"]],
-            dtype=np.dtype(d["dtype"]).name,
-            scale=float(scale) if quantized else None,
-            zero_point=int(zero_point) if quantized else None,
-            position=order.index(d["index"]),
-        )
-    return specs
+    return interpreter_specs(make_interpreter(model_content=flatbuffer))
 
 
 def checked_rule(model, rule, thresholds):
@@ -243,9 +225,9 @@ def checked_rule(model, rule, thresholds):
 
 
 def check_directory(directory):
-    """Checks an export folder argument (a path)."""
-    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
-        raise invalid_value("directory", "a folder path", directory)
+    """Checks an export folder argument (`export_folder.check_export_target`):
+    a path, not an existing file, in a folder this process can write to."""
+    return check_export_target(directory)
 
 
 def stage_spec(stage, flatbuffer):
@@ -282,7 +264,8 @@ def _check_single_file(single_file, rule, quantize):
 def write_manifest(directory, model, stage_specs, serialized_rule, thresholds,
                    quantize, training=None, single_file=None):
     """Writes and returns the `Manifest` of `model` exported as the stages
-    `stage_specs` (a list of `StageSpec`)."""
+    `stage_specs` (a list of `StageSpec`) in `directory`, with the size and
+    SHA-256 of every stage file (and of the one-file early exit)."""
     manifest = Manifest(
         stages=stage_specs,
         rule=serialized_rule,
@@ -294,7 +277,9 @@ def write_manifest(directory, model, stage_specs, serialized_rule, thresholds,
         version=__version__,
         training=training,
         single_file=single_file,
+        confidence=[bool(c) for c in model.has_confidence],
     )
+    manifest.record_files(directory, manifest.model_files)
     manifest.write(directory)
     return manifest
 
@@ -315,7 +300,8 @@ def export_early_exit(
     Args:
         model: An `EarlyExitModel`.
         directory: Output folder (created; existing stage files and manifest
-            are replaced).
+            are replaced, other files left alone). Written whole or not at
+            all: a failed export leaves it as it was.
         thresholds: One threshold per early exit (or held by the rule).
         rule: An `ExitRule` or its name (a registered, serialisable rule).
         quantize: `None` (float32 stages) or `"int8"` (full-integer stages,
@@ -338,6 +324,14 @@ def export_early_exit(
 
     Returns:
         The `Manifest` written.
+
+    Raises:
+        ValueError: For a bad argument (named), before any work: a
+            `directory` that is a file or read-only, `representative_data`
+            of another shape, empty or with NaN or infinite values.
+        ImportError: With `micro=True` without the `tflite-micro` package.
+        ConversionError: When the int8 converter fails or crashes (in its
+            worker process: this one goes on, nothing is written).
     """
     rule, thresholds, serialized_rule = checked_rule(model, rule, thresholds)
     if quantize not in QUANTIZE_MODES:
@@ -349,7 +343,7 @@ def export_early_exit(
         from keras_nachos.deploy.micro import micro_interpreter_class
 
         micro_interpreter_class()  # A clear error if tflite-micro is absent.
-    check_directory(directory)
+    target = check_directory(directory)
     samples = None
     if quantize == "int8":
         if representative_data is None:
@@ -359,43 +353,59 @@ def export_early_exit(
                 "needs them; a few hundred training images are enough)",
                 representative_data,
             )
-        samples = _samples(representative_data, max_representative)
-        check_inputs(samples, model.backbone.inputs[0].shape,
-                     "representative_data")
-        if len(samples) == 0:
-            raise invalid_value(
-                "representative_data", "a non-empty array of inputs", samples
-            )
-    os.makedirs(directory, exist_ok=True)
-    specs = []
-    inputs = samples
+        samples = check_samples(
+            _samples(representative_data, max_representative),
+            model.backbone.inputs[0].shape, "representative_data",
+        )
     plan = model.stage_plan
     stage_models = plan.export_models()
-    for stage, stage_model in zip(plan.stages, stage_models):
-        flatbuffer = convert_stage(stage_model, quantize, inputs)
-        with open(os.path.join(directory, stage.file_name), "wb") as f:
-            f.write(flatbuffer)
-        specs.append(stage_spec(stage, flatbuffer))
-        if samples is not None and not stage.is_last:
-            inputs = np.asarray(
-                stage_model.predict(inputs, verbose=0)[stages.FEATURES]
-            )
-    one_file = None
-    single_path = os.path.join(directory, SINGLE_FILE)
-    if single_file:
-        flatbuffer = convert_single_file(stage_models, rule, model.num_classes)
-        with open(single_path, "wb") as f:
-            f.write(flatbuffer)
-        one_file = single_file_spec(flatbuffer)
-    elif os.path.exists(single_path):
-        os.remove(single_path)  # Never leave one of an earlier export.
-    manifest = write_manifest(
-        directory, model, specs, serialized_rule, thresholds, quantize,
-        single_file=one_file,
-    )
-    if micro:
-        manifest = prepare_for_micro(directory)
+    with staged_export(target) as folder:
+        specs = []
+        flatbuffers = _stage_flatbuffers(plan, stage_models, quantize, samples)
+        for stage, flatbuffer in zip(plan.stages, flatbuffers):
+            with open(os.path.join(folder, stage.file_name), "wb") as f:
+                f.write(flatbuffer)
+            specs.append(stage_spec(stage, flatbuffer))
+        one_file = None
+        if single_file:
+            flatbuffer = convert_single_file(stage_models, rule,
+                                             model.num_classes)
+            with open(os.path.join(folder, SINGLE_FILE), "wb") as f:
+                f.write(flatbuffer)
+            one_file = single_file_spec(flatbuffer)
+        manifest = write_manifest(
+            folder, model, specs, serialized_rule, thresholds, quantize,
+            single_file=one_file,
+        )
+        if micro:
+            manifest = prepare_for_micro(folder)
     return manifest
+
+
+def _stage_flatbuffers(plan, stage_models, quantize, samples):
+    """The stages converted: float ones here, int8 ones in a worker process
+    (`int8_conversion`), each later stage calibrated on the features the
+    float stages before it give on `samples`."""
+    if quantize is None:
+        return [convert_stage(stage_model) for stage_model in stage_models]
+    inputs = [samples]
+    for stage, stage_model in zip(plan.stages[:-1], stage_models[:-1]):
+        features = np.asarray(
+            stage_model.predict(inputs[-1], verbose=0)[stages.FEATURES])
+        if not np.isfinite(features).all():
+            raise invalid_value(
+                "model",
+                "a model whose stages give finite features on "
+                "`representative_data` (are its weights finite?)",
+                f"{stage.name} gives {int(np.sum(~np.isfinite(features)))} "
+                "non-finite feature values",
+            )
+        inputs.append(features)
+    job = tempfile.mkdtemp(prefix="keras_nachos_int8_")
+    try:
+        return convert_int8_in_worker(stage_models, inputs, job)
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
 
 
 def _samples(data, limit):
@@ -410,4 +420,11 @@ def _samples(data, limit):
             if count >= limit:
                 break
         return np.concatenate(batches)[:limit] if batches else np.zeros((0,))
-    return np.asarray(data)[:limit]
+    try:
+        x = np.asarray(data)
+    except (TypeError, ValueError):
+        raise invalid_type(
+            "representative_data", "an array of inputs or a tf.data.Dataset",
+            data,
+        ) from None
+    return x[:limit] if x.ndim else x

@@ -2,135 +2,87 @@
 
 The manifest lists the stages in order (their `.tflite` files, input and
 output tensor names, shapes, dtypes and quantisation parameters), the exit
-rule with its thresholds, the model's input, the class count, the MACs of
-every exit in both conventions and the library version. A runtime needs
+rule with its thresholds, the model's input, the class count (and which
+exits output a confidence column after the class probabilities), the MACs
+of every exit in both conventions and the library version. A runtime needs
 nothing else to run the early exit.
+
+An export verifies itself: `files` records the size and SHA-256 of every
+file written (each stage, `early_exit.tflite`, the C headers), and
+`signature_sha256` the SHA-256 of each of its other fields but `thresholds`
+(which may be edited, e.g. after a new calibration: the runtime checks them
+as it checks its `thresholds` argument). `keras_nachos.deploy.load` checks both,
+and the stage files' tensors against the manifest, before anything runs
+(`keras_nachos.deploy.verification`). Manifests written before these
+records existed still load, with an `UnverifiedExportWarning`.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 
+from keras_nachos.deploy.specs import FieldError
+from keras_nachos.deploy.specs import SingleFileSpec
+from keras_nachos.deploy.specs import StageSpec
+from keras_nachos.deploy.specs import TensorSpec  # noqa: F401 (its home before)
+from keras_nachos.deploy.specs import is_int
+from keras_nachos.deploy.specs import is_number
+from keras_nachos.deploy.specs import is_plain_file_name
+from keras_nachos.deploy.specs import required
 from keras_nachos.errors import invalid_value
 
 MANIFEST = "manifest.json"
 FORMAT = "keras_nachos.early_exit/1"
+# What to do about an export folder that cannot be used.
+AGAIN = (
+    "export the model again (`model.export_early_exit(directory, ...)`, "
+    "`keras_nachos.deploy.export_quantization_aware` or `keras-nachos export "
+    "... --format litert`)"
+)
+# The fields `signature_sha256` leaves out.
+UNSIGNED = ("thresholds", "signature_sha256")
+QUANTIZE_MODES = (None, "int8")
 
 
 class ManifestError(ValueError):
     """An export folder whose manifest or stage files cannot be used."""
 
 
-@dataclasses.dataclass
-class TensorSpec:
-    """One input or output of a stage.
-
-    Attributes:
-        name: Signature name (`"image"`, `"features"`, `"exit"`).
-        shape: List, batch dimension first (`-1`: any batch size).
-        dtype: `"float32"`, `"int8"` or `"uint8"`.
-        scale: Quantisation scale (`None` for float tensors).
-        zero_point: Quantisation zero point (`None` for float tensors).
-        position: Integer, the tensor's place among the model's inputs or
-            outputs (interpreters without signatures, such as TFLite Micro's,
-            address tensors by position).
-    """
-
-    name: str
-    shape: list
-    dtype: str
-    scale: float = None
-    zero_point: int = None
-    position: int = 0
-
-    @property
-    def quantized(self):
-        return self.scale is not None
-
-    def to_json(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, config):
-        return cls(**config)
+class UnverifiedExportWarning(UserWarning):
+    """An export whose manifest predates the files' SHA-256 records: its
+    files cannot be verified (only their tensors are checked)."""
 
 
-@dataclasses.dataclass
-class StageSpec:
-    """One stage: a backbone segment and the exit head after it.
-
-    Attributes:
-        file: The stage's `.tflite` file, relative to the export folder.
-        input: `TensorSpec` of its input.
-        exit: `TensorSpec` of its exit head's output.
-        features: `TensorSpec` of the features it hands to the next stage
-            (`None` for the last stage).
-        bytes: Integer, the file's size (flash).
-        arena_bytes: Integer, the TFLite Micro tensor arena it needs (RAM),
-            or `None` when not measured.
-    """
-
-    file: str
-    input: TensorSpec
-    exit: TensorSpec
-    features: TensorSpec = None
-    bytes: int = 0
-    arena_bytes: int = None
-
-    def to_json(self):
-        return {
-            "file": self.file,
-            "input": self.input.to_json(),
-            "exit": self.exit.to_json(),
-            "features": None if self.features is None else self.features.to_json(),
-            "bytes": self.bytes,
-            "arena_bytes": self.arena_bytes,
-        }
-
-    @classmethod
-    def from_json(cls, config):
-        config = dict(config)
-        for key in ("input", "exit", "features"):
-            if config.get(key) is not None:
-                config[key] = TensorSpec.from_json(config[key])
-        return cls(**config)
+def file_record(path):
+    """`{"bytes": size, "sha256": hex digest}` of the file at `path`."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
-@dataclasses.dataclass
-class SingleFileSpec:
-    """The one-file early exit (`early_exit.tflite`), for one sample.
+def signature_digests(config):
+    """`{field: SHA-256 (hex)}` of each field of a manifest's JSON object
+    but the `UNSIGNED` ones, each value in a canonical form (sorted keys, no
+    spaces): a changed digest names the field that was edited."""
+    # Through JSON first: what is hashed at writing is what is read back.
+    signed = json.loads(json.dumps(
+        {k: v for k, v in config.items() if k not in UNSIGNED}))
+    return {
+        key: hashlib.sha256(json.dumps(
+            value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        ).hexdigest()
+        for key, value in sorted(signed.items())
+    }
 
-    Attributes:
-        file: Its file, relative to the export folder.
-        image: `TensorSpec` of the input sample (batch 1).
-        score_thresholds: `TensorSpec` of the float32 score thresholds, one
-            per early exit (`ExitRule.float32_score_threshold`).
-        exit_output: `TensorSpec` of the taken exit's class probabilities.
-        exit_index: `TensorSpec` of the taken exit's index (int32).
-        bytes: Integer, the file's size.
-    """
 
-    file: str
-    image: TensorSpec
-    score_thresholds: TensorSpec
-    exit_output: TensorSpec
-    exit_index: TensorSpec
-    bytes: int = 0
-
-    TENSORS = ("image", "score_thresholds", "exit_output", "exit_index")
-
-    def to_json(self):
-        config = {"file": self.file, "bytes": self.bytes}
-        for key in self.TENSORS:
-            config[key] = getattr(self, key).to_json()
-        return config
-
-    @classmethod
-    def from_json(cls, config):
-        config = dict(config)
-        for key in cls.TENSORS:
-            config[key] = TensorSpec.from_json(config[key])
-        return cls(**config)
+def _is_sha256(value):
+    return isinstance(value, str) and len(value) == 64 and all(
+        c in "0123456789abcdef" for c in value)
 
 
 @dataclasses.dataclass
@@ -153,6 +105,19 @@ class Manifest:
             `{"qat_epochs": ..., "sparsity": ..., ...}`).
         single_file: `SingleFileSpec` of `early_exit.tflite`, or `None`
             when the export has none.
+        confidence: List of booleans, one per exit: whether its output has
+            a confidence column after the `num_classes` class probabilities
+            (`None` in manifests that predate it).
+        files: Dict from each file of the export (but the manifest) to
+            `{"bytes": size, "sha256": hex digest}` (`None` in manifests
+            that predate it; `record_files` fills it).
+        signature_sha256: Dict from each field of the manifest but
+            `UNSIGNED` to the SHA-256 of its value, as recorded in the
+            manifest (`None` in manifests that predate it); `write` records
+            fresh ones.
+        content_sha256: For a manifest `read` from a file, the same digests
+            of the fields as they are in the file now (`signature_digests`:
+            a field edited since the export has another).
     """
 
     stages: list
@@ -166,6 +131,10 @@ class Manifest:
     format: str = FORMAT
     training: dict = None
     single_file: SingleFileSpec = None
+    confidence: list = None
+    files: dict = None
+    signature_sha256: dict = None
+    content_sha256: dict = dataclasses.field(default=None, compare=False)
 
     @property
     def input(self):
@@ -185,6 +154,30 @@ class Manifest:
         arenas = [s.arena_bytes for s in self.stages]
         return None if None in arenas else max(arenas)
 
+    @property
+    def verifiable(self):
+        """Whether the manifest records its files' SHA-256 and its own
+        signature (manifests written before keras_nachos recorded them do
+        not: their files cannot be verified)."""
+        return self.files is not None and self.signature_sha256 is not None
+
+    @property
+    def model_files(self):
+        """The `.tflite` files the runtime opens: the stages' and the one
+        file early exit's."""
+        files = [stage.file for stage in self.stages]
+        if self.single_file is not None:
+            files.append(self.single_file.file)
+        return files
+
+    def record_files(self, directory, names):
+        """Records the size and SHA-256 of the files `names` (in
+        `directory`) in `files`, keeping the records of other files."""
+        files = dict(self.files or {})
+        for name in names:
+            files[name] = file_record(os.path.join(directory, name))
+        self.files = files
+
     def to_json(self):
         config = {
             "format": self.format,
@@ -200,19 +193,40 @@ class Manifest:
             "peak_arena_bytes": self.peak_arena_bytes,
             "stages": [s.to_json() for s in self.stages],
         }
+        if self.confidence is not None:
+            config["confidence"] = [bool(c) for c in self.confidence]
         if self.training is not None:
             config["training"] = self.training
         if self.single_file is not None:
             config["single_file"] = self.single_file.to_json()
+        if self.files is not None:
+            config["files"] = {name: dict(record) for name, record in
+                               sorted(self.files.items())}
+            config["signature_sha256"] = signature_digests(config)
         return config
 
     def write(self, directory):
-        with open(os.path.join(directory, MANIFEST), "w") as f:
-            json.dump(self.to_json(), f, indent=2)
+        """Writes `directory/manifest.json` (whole or not at all: through a
+        temporary file replacing it)."""
+        config = self.to_json()
+        self.signature_sha256 = config.get("signature_sha256")
+        self.content_sha256 = self.signature_sha256
+        path = os.path.join(directory, MANIFEST)
+        partial = path + ".partial"
+        try:
+            with open(partial, "w") as f:
+                json.dump(config, f, indent=2)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
 
     @classmethod
     def read(cls, directory):
-        """Reads and checks `directory/manifest.json` and its stage files."""
+        """Reads and checks `directory/manifest.json`: every field's kind,
+        the counts of stages, exits and thresholds, and that every file it
+        names exists. (`keras_nachos.deploy.verification.verify_export`
+        checks the files' contents.)"""
         if not isinstance(directory, (str, os.PathLike)) or not os.path.isdir(
             directory
         ):
@@ -232,48 +246,124 @@ class Manifest:
         except json.JSONDecodeError as error:
             raise ManifestError(
                 f"{path} is not valid JSON ({error.msg} at line {error.lineno}): "
-                "export the model again."
+                f"{AGAIN}."
+            ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ManifestError(
+                f"{path} cannot be read ({error}): {AGAIN}."
             ) from None
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise ManifestError(
                 f"{path} is not a keras_nachos early-exit manifest (format "
                 f"{config.get('format') if isinstance(config, dict) else None!r}, "
-                f"expected {FORMAT!r}): export the model again."
+                f"expected {FORMAT!r}): {AGAIN}."
             )
         try:
-            manifest = cls(
-                stages=[StageSpec.from_json(s) for s in config["stages"]],
-                rule=config["rule"],
-                thresholds=list(config["thresholds"]),
-                num_classes=int(config["num_classes"]),
-                exit_names=list(config["exit_names"]),
-                exit_costs=dict(config["exit_costs"]),
-                quantize=config.get("quantize"),
-                version=config.get("version"),
-                training=config.get("training"),
-                single_file=None if config.get("single_file") is None
-                else SingleFileSpec.from_json(config["single_file"]),
-            )
-        except (KeyError, TypeError, ValueError) as error:
+            manifest = cls._from_json(config)
+        except FieldError as error:
             raise ManifestError(
-                f"{path} lacks or garbles {error}: export the model again."
+                f"{path} lacks or garbles {error}: {AGAIN}."
             ) from None
+        manifest.content_sha256 = signature_digests(config)
         if len(manifest.stages) != len(manifest.exit_names) or len(
             manifest.thresholds
         ) != len(manifest.stages) - 1:
             raise ManifestError(
                 f"{path} has {len(manifest.stages)} stages, "
                 f"{len(manifest.exit_names)} exits and "
-                f"{len(manifest.thresholds)} thresholds: export the model again."
+                f"{len(manifest.thresholds)} thresholds: {AGAIN}."
             )
-        files = [stage.file for stage in manifest.stages]
-        if manifest.single_file is not None:
-            files.append(manifest.single_file.file)
-        for name in files:
+        if manifest.confidence is not None and len(manifest.confidence) != len(
+                manifest.stages):
+            raise ManifestError(
+                f"{path} has {len(manifest.stages)} stages and "
+                f"{len(manifest.confidence)} `confidence` entries: "
+                f"{AGAIN}."
+            )
+        for name in manifest.model_files + sorted(manifest.files or {}):
             file = os.path.join(directory, name)
-            if not os.path.exists(file):
+            if not os.path.isfile(file):
                 raise ManifestError(
                     f"The file {file} named by {path} is missing: copy the "
-                    "whole export folder, or export the model again."
+                    f"whole export folder, or {AGAIN}."
                 )
         return manifest
+
+    @classmethod
+    def _from_json(cls, config):
+        """The manifest of a JSON object, each field checked (`FieldError`)."""
+        stages = required(config, "", "stages")
+        if not isinstance(stages, list) or not stages:
+            raise FieldError("stages", "a non-empty list of stages", stages)
+        num_classes = required(config, "", "num_classes")
+        if not is_int(num_classes) or num_classes < 1:
+            raise FieldError("num_classes", "a positive integer", num_classes)
+        thresholds = required(config, "", "thresholds")
+        if not isinstance(thresholds, list) or not all(
+                is_number(t) for t in thresholds):
+            raise FieldError("thresholds", "a list of numbers", thresholds)
+        exit_names = required(config, "", "exit_names")
+        if not isinstance(exit_names, list) or not all(
+                isinstance(n, str) for n in exit_names):
+            raise FieldError("exit_names", "a list of names", exit_names)
+        for key, kinds, expected in (
+            ("rule", (dict, str), "a serialized exit rule"),
+            ("exit_costs", (dict,), "the model's ExitCosts"),
+        ):
+            if not isinstance(required(config, "", key), kinds):
+                raise FieldError(key, expected, config[key])
+        if config.get("quantize") not in QUANTIZE_MODES:
+            raise FieldError("quantize", 'null or "int8"', config["quantize"])
+        confidence = config.get("confidence")
+        if confidence is not None and not (isinstance(confidence, list) and all(
+                isinstance(c, bool) for c in confidence)):
+            raise FieldError("confidence", "a list of booleans, one per exit",
+                             confidence)
+        files = config.get("files")
+        if files is not None:
+            _check_files_field(files)
+        digest = config.get("signature_sha256")
+        if digest is not None and not (isinstance(digest, dict) and all(
+                isinstance(k, str) and _is_sha256(v) for k, v in digest.items())):
+            raise FieldError("signature_sha256", "an object from field names "
+                             "to SHA-256 (64 hex digits)", digest)
+        if (files is None) != (digest is None):
+            missing = "files" if files is None else "signature_sha256"
+            raise FieldError(missing, "a value (the manifest records the "
+                             "other of `files` and `signature_sha256`)",
+                             missing=True)
+        training = config.get("training")
+        if training is not None and not isinstance(training, dict):
+            raise FieldError("training", "null or an object", training)
+        single = config.get("single_file")
+        return cls(
+            stages=[StageSpec.from_json(s, f"stages[{i}]")
+                    for i, s in enumerate(stages)],
+            rule=config["rule"],
+            thresholds=list(thresholds),
+            num_classes=int(num_classes),
+            exit_names=list(exit_names),
+            exit_costs=dict(config["exit_costs"]),
+            quantize=config.get("quantize"),
+            version=config.get("version"),
+            training=training,
+            single_file=None if single is None
+            else SingleFileSpec.from_json(single),
+            confidence=confidence,
+            files=None if files is None else {
+                name: dict(record) for name, record in files.items()},
+            signature_sha256=None if digest is None else dict(digest),
+        )
+
+
+def _check_files_field(files):
+    if not isinstance(files, dict):
+        raise FieldError("files", "an object from file names to records", files)
+    for name, record in files.items():
+        if not is_plain_file_name(name) or name == MANIFEST:
+            raise FieldError("files", "file names in the export folder", name)
+        if not (isinstance(record, dict) and set(record) == {"bytes", "sha256"}
+                and is_int(record["bytes"]) and record["bytes"] >= 0
+                and _is_sha256(record["sha256"])):
+            raise FieldError(f"files[{name!r}]", '{"bytes": size, "sha256": '
+                             "64 hex digits}", record)

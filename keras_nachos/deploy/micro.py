@@ -270,10 +270,11 @@ def write_c_header(directory, manifest, index):
 def prepare_for_micro(directory):
     """Readies an export folder for firmware.
 
-    Measures each stage's TFLite Micro arena (`arena_bytes`) into the
-    manifest and writes each stage as a C array header (`write_c_header`).
-    Works on any export (post-training or quantisation-aware int8, or
-    float).
+    Verifies the export (`verification.verify_export`), measures each
+    stage's TFLite Micro arena (`arena_bytes`) into the manifest, writes each
+    stage as a C array header (`write_c_header`) and records the headers'
+    sizes and SHA-256 in the manifest. Works on any export (post-training or
+    quantisation-aware int8, or float).
 
     Args:
         directory: The export folder.
@@ -282,13 +283,21 @@ def prepare_for_micro(directory):
         The updated `Manifest`.
     """
     from keras_nachos.deploy.manifest import Manifest
+    from keras_nachos.deploy.verification import verify_export
 
     micro_interpreter_class()  # A clear error before any work.
     manifest = Manifest.read(directory)
+    # Its records are rewritten below: only an export that verifies gets
+    # new ones.
+    verify_export(directory, manifest)
     for stage in manifest.stages:
         with open(os.path.join(directory, stage.file), "rb") as f:
             stage.arena_bytes = arena_bytes(f.read())
+    headers = [
+        os.path.basename(write_c_header(directory, manifest, i))
+        for i in range(len(manifest.stages))
+    ]
+    if manifest.verifiable:
+        manifest.record_files(directory, headers)
     manifest.write(directory)
-    for i in range(len(manifest.stages)):
-        write_c_header(directory, manifest, i)
     return manifest

@@ -21,8 +21,13 @@ from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
 from keras_nachos.costs import ExitCosts
 from keras_nachos.data_utils import check_inputs
+from keras_nachos.deploy.data_checks import check_finite
 from keras_nachos.deploy.interpreters import make_interpreter
+from keras_nachos.deploy.manifest import AGAIN
+from keras_nachos.deploy.manifest import MANIFEST
 from keras_nachos.deploy.manifest import Manifest
+from keras_nachos.deploy.manifest import ManifestError
+from keras_nachos.deploy.verification import verify_export
 from keras_nachos.errors import invalid_value
 from keras_nachos.inference import EarlyExitResult
 
@@ -157,8 +162,19 @@ class EarlyExitRuntime:
 
     Attributes:
         manifest: The export's `Manifest`.
+        verified: Boolean, whether the files and the manifest were verified
+            against the SHA-256 the export recorded (`False` for an export
+            whose manifest predates them: an `UnverifiedExportWarning` says
+            so).
         rule: The `ExitRule`; `thresholds` its thresholds.
         exit_costs: The model's `ExitCosts`.
+
+    Raises:
+        ManifestError: When the manifest or a file of the export cannot be
+            used, naming the file and the field (a stage file of another
+            model, a truncated file, an edited `num_classes` or dtype...),
+            with what to do: checked before anything runs
+            (`keras_nachos.deploy.verification`).
     """
 
     def __init__(self, directory, num_threads=None, interpreter="litert",
@@ -173,10 +189,10 @@ class EarlyExitRuntime:
         self.directory = os.fspath(directory) if isinstance(
             directory, (str, os.PathLike)) else directory
         self.manifest = Manifest.read(self.directory)
+        self.verified = verify_export(self.directory, self.manifest)
         self.interpreter = interpreter
-        self.rule = rules_module.get(self.manifest.rule)
-        self.thresholds = np.asarray(self.manifest.thresholds, "float64")
-        self.exit_costs = ExitCosts.from_dict(self.manifest.exit_costs)
+        self.rule, self.thresholds, self.exit_costs = _settings(
+            self.manifest, os.path.join(self.directory, MANIFEST))
         self._single_file = None
         self._open_single_file = None
         spec = self.manifest.single_file
@@ -215,6 +231,14 @@ class EarlyExitRuntime:
     def input_shape(self):
         return tuple(None if d < 0 else d for d in self.manifest.input.shape)
 
+    def _checked(self, x):
+        """`x` checked: the export's input shape, numeric, finite (a NaN
+        image would still predict a class)."""
+        x = np.asarray(x)
+        check_inputs(x, (None,) + self.input_shape[1:])
+        check_finite(x, "x")
+        return x
+
     def _to_input(self, x):
         spec = self.manifest.input
         if spec.quantized:
@@ -240,8 +264,7 @@ class EarlyExitRuntime:
             batch_size: Integer, samples per interpreter call.
         """
         check_int("batch_size", batch_size, min_value=1)
-        x = np.asarray(x)
-        check_inputs(x, (None,) + self.input_shape[1:])
+        x = self._checked(x)
         chunks = []
         for start in range(0, len(x), batch_size):
             outputs, features = [], self._to_input(x[start:start + batch_size])
@@ -267,8 +290,7 @@ class EarlyExitRuntime:
             An `EarlyExitResult`.
         """
         check_int("batch_size", batch_size, min_value=1)
-        x = np.asarray(x)
-        check_inputs(x, (None,) + self.input_shape[1:])
+        x = self._checked(x)
         if thresholds is None:
             thresholds = self.thresholds
         thresholds = self.rule.validate_thresholds(
@@ -388,9 +410,43 @@ class EarlyExitRuntime:
                 singles[i + 1][1]()[...] = features()
 
 
+def _settings(manifest, path):
+    """`(rule, thresholds, exit costs)` of a manifest, each checked (a
+    `ManifestError` naming the field)."""
+    num_exits = len(manifest.stages)
+    try:
+        rule = rules_module.get(manifest.rule)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ManifestError(
+            f"{path}'s `rule` cannot be rebuilt ({error}): {AGAIN}."
+        ) from None
+    try:
+        thresholds = np.asarray(rule.validate_thresholds(
+            manifest.thresholds, num_exits - 1, manifest.num_classes), "float64")
+    except (ValueError, TypeError) as error:
+        raise ManifestError(
+            f"{path}'s `thresholds` are not thresholds of its rule "
+            f"({str(error).splitlines()[0]}): set them again, or {AGAIN}."
+        ) from None
+    try:
+        exit_costs = ExitCosts.from_dict(manifest.exit_costs)
+        if len(exit_costs.cumulative) != num_exits:
+            raise ValueError(f"{len(exit_costs.cumulative)} exits")
+    except (ValueError, TypeError, KeyError) as error:
+        raise ManifestError(
+            f"{path}'s `exit_costs` are not the MACs of its {num_exits} "
+            f"exits ({error}): {AGAIN}."
+        ) from None
+    return rule, thresholds, exit_costs
+
+
 def load(directory, num_threads=None, interpreter="litert", xnnpack=True,
          single_file=True):
-    """Opens an exported early-exit network (see `EarlyExitRuntime`)."""
+    """Opens an exported early-exit network (see `EarlyExitRuntime`).
+
+    The export is verified first: every file's size and SHA-256 and every
+    stage's tensors against the manifest (`ManifestError` naming the file
+    and the field that disagree)."""
     return EarlyExitRuntime(
         directory, num_threads=num_threads, interpreter=interpreter,
         xnnpack=xnnpack, single_file=single_file,

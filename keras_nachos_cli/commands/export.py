@@ -1,7 +1,9 @@
 """`keras-nachos export`: a solution as a .keras file or as LiteRT stages."""
 
+import contextlib
 import json
 import os
+import secrets
 import time
 
 import keras
@@ -10,6 +12,7 @@ import numpy as np
 from keras_nachos import deploy
 from keras_nachos.search.project import SearchProject
 from keras_nachos_cli.commands.data import data_for
+from keras_nachos_cli.options import default_litert_output
 
 
 def chosen_solution(front, solution, out):
@@ -40,13 +43,32 @@ def export(out, solution, output=None):
     chosen = chosen_solution(tuner.admissible_front(), solution, out)
     model = keras.models.load_model(chosen["model_path"])
     output = output or os.path.join(out, f"solution_{solution}.keras")
-    model.save(output)
     keys = ("values", "thresholds", "rule", "accuracy", "expected_macs",
             "exit_fractions", "static_macs")
-    with open(os.path.splitext(output)[0] + ".json", "w") as f:
-        json.dump({k: chosen[k] for k in keys if k in chosen}, f, indent=2)
+    sidecar = os.path.splitext(output)[0] + ".json"
+    with _written_as(output) as model_path, _written_as(sidecar) as json_path:
+        model.save(model_path)
+        with open(json_path, "w") as f:
+            json.dump({k: chosen[k] for k in keys if k in chosen}, f, indent=2)
     print(f"Wrote {output} (thresholds {chosen.get('thresholds')})")
     return output
+
+
+@contextlib.contextmanager
+def _written_as(path):
+    """Yields a temporary path beside `path` (same extension), moved onto
+    `path` when the block ends without an error, else removed: a failed
+    export leaves no half-written file."""
+    folder, name = os.path.split(os.path.abspath(path))
+    base, extension = os.path.splitext(name)
+    partial = os.path.join(
+        folder, f".{base}.{secrets.token_hex(4)}.partial{extension}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 
 def _solution_source(source, solution, thresholds, rule):
@@ -91,11 +113,8 @@ def export_litert(source, solution=None, output=None, quantize=None,
     model, thresholds, rule, config = _solution_source(
         source, solution, thresholds, rule
     )
-    suffix = "_litert" + ("_qat" if qat_epochs else "_int8" if quantize else "")
     if output is None:
-        output = (os.path.join(source, f"solution_{solution}{suffix}")
-                  if os.path.isdir(source)
-                  else os.path.splitext(source)[0] + suffix)
+        output = default_litert_output(source, solution, quantize, qat_epochs)
     start = time.time()
     if quantize or qat_epochs:
         if splits is None:
@@ -103,18 +122,28 @@ def export_litert(source, solution=None, output=None, quantize=None,
         x_train, y_train = splits.train
         order = np.random.default_rng(0).permutation(len(x_train))[:500]
         representative = x_train[order]
-    if qat_epochs:
-        manifest = deploy.export_quantization_aware(
-            model, output, thresholds, x_train, y_train, rule=rule,
-            epochs=qat_epochs, representative_data=representative, verbose=1,
-        )
-    else:
-        manifest = model.export_early_exit(
-            output, thresholds, rule=rule, quantize=quantize,
-            representative_data=representative if quantize else None,
-        )
-    if micro:
-        manifest = deploy.prepare_for_micro(output)
+    # Written whole or not at all, micro headers included (the library
+    # stages the folder); a path that cannot be written is one line.
+    try:
+        if qat_epochs:
+            manifest = deploy.export_quantization_aware(
+                model, output, thresholds, x_train, y_train, rule=rule,
+                epochs=qat_epochs, representative_data=representative,
+                verbose=1, micro=micro,
+            )
+        else:
+            manifest = model.export_early_exit(
+                output, thresholds, rule=rule, quantize=quantize,
+                representative_data=representative if quantize else None,
+                micro=micro,
+            )
+    except OSError as error:
+        if isinstance(error, (FileNotFoundError, PermissionError)):
+            raise
+        raise ValueError(
+            f"Cannot write {output}: {error.strerror or error} (choose "
+            "another --output)."
+        ) from error
     kind = ("int8 (quantisation-aware, %d epochs)" % qat_epochs if qat_epochs
             else "int8" if quantize else "float32")
     print(f"Wrote {output}: {len(manifest.stages)} {kind} LiteRT stages, "

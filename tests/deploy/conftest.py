@@ -27,3 +27,21 @@ def trained():
             model.fit(x, y, epochs=3, batch_size=32, verbose=0)
         models[name] = model
     return models, x, y
+
+
+@pytest.fixture(scope="session")
+def float_exports(tmp_path_factory):
+    """Two untrained EENNs of the same architecture (`small_cnn`, seeds 2
+    and 5: only their weights differ), each exported in float once (stages
+    and `early_exit.tflite`): `{"model": ..., "other": ...}` of
+    `(model, manifest, folder)`. Tests only read the folders
+    (`testing_utils.copy_export` to change one)."""
+    from keras_nachos import EarlyExitModel
+    from tests.testing_utils import small_cnn
+
+    exports = {}
+    for name, seed in (("model", 2), ("other", 5)):
+        model = EarlyExitModel.from_backbone(small_cnn(seed=seed), ["p1", "p2"], 4)
+        folder = str(tmp_path_factory.mktemp(f"export_{name}"))
+        exports[name] = (model, model.export_early_exit(folder, [0.9, 0.9]), folder)
+    return exports

@@ -1,6 +1,8 @@
 """Tests of `keras_nachos.deploy.export`: stage files, their tensor specs, the
 one-file early exit and the export's argument checks."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +12,10 @@ from keras_nachos import deploy
 from keras_nachos import rules
 from keras_nachos.deploy import export
 from keras_nachos.deploy.interpreters import make_interpreter
+from tests.deploy.testing_utils import copy_export
+from tests.deploy.testing_utils import folder_state
 from tests.deploy.testing_utils import thresholds_between_samples
+from tests.testing_utils import toy_data
 
 
 def test_stage_file_gives_the_keras_stage_outputs_by_name(trained):
@@ -130,3 +135,110 @@ def test_single_file_argument_is_checked(trained, tmp_path):
     assert manifest.single_file is None
     assert not (tmp_path / "early_exit.tflite").exists()
     assert not deploy.load(tmp_path).uses_single_file
+
+
+def _bad_representative(x):
+    """`(bad representative data, what the error says)` pairs."""
+    nan, inf = x.copy(), x.copy()
+    nan[3, 2, 2, 0] = np.nan
+    inf[0] = np.inf
+    return [
+        (nan, "with 1 NaN and 0 infinite values"),
+        (inf, "with 0 NaN and 256 infinite values"),
+        (tf.data.Dataset.from_tensor_slices((nan, np.zeros(8))).batch(4),
+         "1 NaN"),
+        (x[:0], "a non-empty array of inputs"),
+        (x[..., :0], "numeric inputs of shape"),
+        (np.full((2, 16, 16, 1), "a"), "numeric inputs of shape"),
+        ([[1.0], [2.0, 3.0]], "an array of inputs or a tf.data.Dataset"),
+    ]
+
+
+def test_bad_representative_data_is_refused_before_any_work(
+        float_exports, tmp_path, monkeypatch):
+    # NaN representative data once crashed the converter (and this process)
+    # after an empty folder was made: refused now, nothing written.
+    model, _, folder = float_exports["model"]
+    monkeypatch.setattr(export, "convert_int8_in_worker", _never)
+    earlier = copy_export(folder, tmp_path / "earlier")
+    before = folder_state(earlier)
+    x, _ = toy_data(8, seed=4)
+    for target in (tmp_path / "new", earlier):
+        for data, message in _bad_representative(x):
+            with pytest.raises((ValueError, TypeError)) as info:
+                model.export_early_exit(target, [0.9, 0.9], quantize="int8",
+                                        representative_data=data)
+            assert "argument `representative_data`" in str(info.value)
+            assert message in str(info.value), str(info.value)
+    assert folder_state(earlier) == before
+    assert os.listdir(tmp_path) == ["earlier"]  # No new folder, no partial.
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the converter ran")
+
+
+def _stage_files_of(folder):
+    """A `convert_stage` that returns the stage files of the export in
+    `folder`, in order (instead of converting)."""
+    files = iter([open(os.path.join(folder, f"stage_{n}.tflite"), "rb").read()
+                  for n in (1, 2, 3)])
+    return lambda *args, **kwargs: next(files)
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, RuntimeError])
+def test_a_failed_export_leaves_the_target_as_it_was(float_exports, tmp_path,
+                                                     monkeypatch, failure):
+    model, _, folder = float_exports["model"]
+    earlier = copy_export(folder, tmp_path / "earlier")
+    (earlier / "notes.txt").write_text("the user's")
+    before = folder_state(earlier)
+
+    def interrupted(*args, **kwargs):
+        raise failure("the converter stopped")
+
+    # The stage files are written, then the one-file early exit fails.
+    monkeypatch.setattr(export, "convert_single_file", interrupted)
+    for target in (tmp_path / "new" / "nested", earlier):
+        monkeypatch.setattr(export, "convert_stage", _stage_files_of(folder))
+        with pytest.raises(failure):
+            model.export_early_exit(target, [0.5, 0.5])
+    assert folder_state(earlier) == before
+    assert sorted(os.listdir(tmp_path)) == ["earlier"]
+
+
+def test_a_new_export_replaces_the_earlier_one_and_keeps_other_files(
+        float_exports, tmp_path, monkeypatch):
+    _, _, folder = float_exports["model"]
+    other, _, other_folder = float_exports["other"]
+    target = copy_export(folder, tmp_path / "export")
+    (target / "notes.txt").write_text("the user's")
+    (target / "stage_1.h").write_text("// an earlier header")
+    monkeypatch.setattr(export, "convert_stage", _stage_files_of(other_folder))
+    manifest = other.export_early_exit(target, [0.5, 0.5], single_file=False)
+    assert sorted(os.listdir(target)) == [
+        "manifest.json", "notes.txt", "stage_1.tflite", "stage_2.tflite",
+        "stage_3.tflite"]
+    assert sorted(manifest.files) == ["stage_1.tflite", "stage_2.tflite",
+                                      "stage_3.tflite"]
+    runtime = deploy.load(target)
+    assert runtime.verified
+    x, _ = toy_data(16, seed=6)
+    result = runtime.predict_early_exit(x)
+    expected = other.predict_early_exit(x, [0.5, 0.5])
+    np.testing.assert_array_equal(result.exit_indices, expected.exit_indices)
+    np.testing.assert_allclose(result.probabilities, expected.probabilities,
+                               atol=1e-5)
+
+
+def test_the_target_folder_is_checked_before_any_work(float_exports, tmp_path,
+                                                      monkeypatch):
+    model = float_exports["model"][0]
+    monkeypatch.setattr(export, "convert_stage", _never)
+    file = tmp_path / "file.txt"
+    file.write_text("not a folder")
+    for target, message in ((file, "it names an existing file"),
+                            (file / "sub", "is under")):
+        with pytest.raises(ValueError, match=f"argument `directory`.*{message}"):
+            model.export_early_exit(target, [0.9, 0.9])
+    assert sorted(os.listdir(tmp_path)) == ["file.txt"]

@@ -1,24 +1,23 @@
 """Tests of `keras_nachos.deploy.manifest` and the export's door checks."""
 
+import hashlib
 import json
 import os
 
 import numpy as np
 import pytest
 
-from keras_nachos import EarlyExitModel
 from keras_nachos import deploy
 from keras_nachos.deploy import ManifestError
-from tests.testing_utils import small_cnn
+from keras_nachos.deploy.manifest import signature_digests
 from tests.testing_utils import toy_data
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    model = EarlyExitModel.from_backbone(small_cnn(seed=2), ["p1", "p2"], 4)
-    directory = tmp_path_factory.mktemp("export")
-    manifest = model.export_early_exit(directory, [0.9, 0.9])
-    return model, manifest, str(directory)
+@pytest.fixture
+def exported(float_exports):
+    """`(model, manifest, folder)` of `small_cnn(seed=2)` exported in float
+    (the session's export: tests change copies only)."""
+    return float_exports["model"]
 
 
 def _copy(directory, tmp_path):
@@ -54,6 +53,28 @@ def test_manifest_round_trip_and_contents(exported):
     assert single["score_thresholds"]["shape"] == [2]
     assert single["exit_output"]["shape"] == [1, 4]
     assert single["bytes"] == os.path.getsize(os.path.join(directory, single["file"]))
+
+
+def test_files_and_signature_are_recorded(exported):
+    directory = exported[2]
+    config = json.load(open(os.path.join(directory, "manifest.json")))
+    names = ["early_exit.tflite", "stage_1.tflite", "stage_2.tflite",
+             "stage_3.tflite"]
+    assert sorted(config["files"]) == names
+    for name in names:
+        data = open(os.path.join(directory, name), "rb").read()
+        assert config["files"][name] == {
+            "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert config["confidence"] == [False, False, False]
+    # One SHA-256 per field but the thresholds (and itself).
+    assert sorted(config["signature_sha256"]) == sorted(
+        set(config) - {"thresholds", "signature_sha256"})
+    assert config["signature_sha256"] == signature_digests(config)
+    assert config["signature_sha256"]["num_classes"] == hashlib.sha256(
+        b"4").hexdigest()
+    reread = deploy.Manifest.read(directory)
+    assert reread.verifiable and reread.content_sha256 == reread.signature_sha256
+    assert not [n for n in os.listdir(directory) if n.endswith(".partial")]
 
 
 def test_missing_stage_file_is_named(exported, tmp_path):

@@ -7,6 +7,8 @@ from keras_nachos import deploy
 from keras_nachos import rules
 from keras_nachos.calibration import exit_scores
 from tests.deploy.testing_utils import thresholds_between_samples
+from tests.testing_utils import assert_invalid
+from tests.testing_utils import toy_data
 
 RULES = [
     ("sdn", "max_probability"),
@@ -43,16 +45,26 @@ def test_float_export_takes_the_keras_exits(trained, tmp_path, model_name, rule)
         np.testing.assert_allclose(ours, keras_output, atol=1e-5)
 
 
-def test_int8_export_runs_close_to_float(trained, tmp_path):
+@pytest.fixture(scope="module")
+def int8_export(trained, tmp_path_factory):
+    """`trained["sdn"]` exported in int8 (calibrated on 128 samples) once:
+    `(manifest, folder)` (one converter worker for the int8 tests)."""
+    models, x, _ = trained
+    folder = tmp_path_factory.mktemp("int8")
+    manifest = models["sdn"].export_early_exit(
+        folder, [0.8, 0.8], quantize="int8", representative_data=x[:128])
+    return manifest, folder
+
+
+def test_int8_export_runs_close_to_float(trained, int8_export):
     models, x, y = trained
     model = models["sdn"]
     thresholds = [0.8, 0.8]
-    manifest = model.export_early_exit(tmp_path, thresholds, quantize="int8",
-                                       representative_data=x[:128])
+    manifest, folder = int8_export
     assert manifest.quantize == "int8"
     for stage in manifest.stages:
         assert stage.input.dtype == "int8" and stage.exit.dtype == "int8"
-    runtime = deploy.load(tmp_path)
+    runtime = deploy.load(folder)
     result = runtime.predict_early_exit(x, batch_size=16)
     expected = model.predict_early_exit(x, thresholds)
     assert abs(result.accuracy(y) - expected.accuracy(y)) <= 0.05
@@ -62,12 +74,14 @@ def test_int8_export_runs_close_to_float(trained, tmp_path):
         assert np.abs(ours - keras_output).max() < 0.1
 
 
-def test_int8_features_go_from_stage_to_stage_without_requantising(trained, tmp_path):
-    models, x, _ = trained
-    models["sdn"].export_early_exit(tmp_path, [0.8, 0.8], quantize="int8",
-                                    representative_data=x[:64])
-    runtime = deploy.load(tmp_path)
+def test_int8_features_go_from_stage_to_stage_without_requantising(
+        trained, int8_export):
+    _, x, _ = trained
+    runtime = deploy.load(int8_export[1])
     assert runtime.unchanged_hand_overs == [True, True]
+    nan = x[:2].copy()
+    nan[0, 0, 0, 0] = np.nan  # int8 would quantise it to some integer.
+    assert_invalid("x", runtime.predict_early_exit, nan)
 
 
 def test_requantising_maps_between_scales():
@@ -131,3 +145,17 @@ def test_float32_score_thresholds_keep_every_comparison():
         assert v.dtype == np.float32
         exact = scores[:, None].astype("float64") >= rule.score_threshold(thresholds)[None]
         np.testing.assert_array_equal(scores[:, None] >= v[None], exact)
+
+
+def test_non_finite_images_are_refused(float_exports):
+    # A NaN image would predict a class (int8 exports quantise it to some
+    # integer): refused, named, for every way of running.
+    runtime = deploy.load(float_exports["model"][2])
+    x, _ = toy_data(4, seed=5)
+    for value in (np.nan, np.inf, -np.inf):
+        bad = x.copy()
+        bad[1, 3, 3, 0] = value
+        for run in (runtime.predict_early_exit, runtime.run_stages,
+                    lambda images: runtime.predict_early_exit(images, 3)):
+            assert_invalid("x", run, bad)
+    assert runtime.predict_early_exit(x).exit_indices.shape == (4,)

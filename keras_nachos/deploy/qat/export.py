@@ -20,13 +20,17 @@ import tempfile
 
 import numpy as np
 
+from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_float
 from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_inputs
+from keras_nachos.deploy.data_checks import check_samples
 from keras_nachos.deploy.export import check_directory
 from keras_nachos.deploy.export import checked_rule
 from keras_nachos.deploy.export import stage_spec
 from keras_nachos.deploy.export import write_manifest
+from keras_nachos.deploy.export_folder import staged_export
+from keras_nachos.deploy.micro import prepare_for_micro
 from keras_nachos.deploy.qat.job import EXPORT
 from keras_nachos.deploy.qat.job import REBUILD_CHECK
 from keras_nachos.deploy.qat.job import JobData
@@ -54,12 +58,17 @@ def _check_labels(y, n, num_classes):
 
 def _check_arguments(model, directory, thresholds, rule, x_train, y_train,
                      epochs, batch_size, learning_rate, sparsity,
-                     representative_data, max_representative, verbose):
+                     representative_data, max_representative, verbose, micro):
     from keras_nachos.models import EarlyExitModel
 
     if not isinstance(model, EarlyExitModel):
         raise invalid_type("model", "an EarlyExitModel", model)
     rule, thresholds, serialized_rule = checked_rule(model, rule, thresholds)
+    check_bool("micro", micro)
+    if micro:
+        from keras_nachos.deploy.micro import micro_interpreter_class
+
+        micro_interpreter_class()  # A clear error if tflite-micro is absent.
     check_directory(directory)
     check_int("epochs", epochs, min_value=1)
     check_int("batch_size", batch_size, min_value=1)
@@ -76,20 +85,13 @@ def _check_arguments(model, directory, thresholds, rule, x_train, y_train,
     input_shape = model.backbone.inputs[0].shape
     if not hasattr(x_train, "shape"):
         raise invalid_type("x_train", "an array of inputs", x_train)
-    x_train = np.asarray(x_train, "float32")
-    check_inputs(x_train, input_shape, "x_train")
-    if len(x_train) == 0:
-        raise invalid_value("x_train", "a non-empty array of inputs",
-                            "an empty array")
+    x_train = check_samples(x_train, input_shape, "x_train").astype("float32")
     y_train = _check_labels(y_train, len(x_train), model.num_classes)
     if representative_data is None:
         samples = x_train
     else:
-        samples = np.asarray(representative_data, "float32")
-        check_inputs(samples, input_shape, "representative_data")
-        if len(samples) == 0:
-            raise invalid_value("representative_data",
-                                "a non-empty array of inputs", "an empty array")
+        samples = check_samples(representative_data, input_shape,
+                                "representative_data").astype("float32")
     return (rule, thresholds, serialized_rule, x_train, y_train,
             samples[:max_representative], learning_rate, sparsity)
 
@@ -108,6 +110,7 @@ def export_quantization_aware(
     representative_data=None,
     max_representative=500,
     verbose=0,
+    micro=False,
 ):
     """Fine-tunes with quantisation-aware training, exports int8 stages.
 
@@ -129,7 +132,8 @@ def export_quantization_aware(
     Args:
         model: An `EarlyExitModel`, trained (and its class means fitted).
         directory: Output folder (created; existing stage files and manifest
-            are replaced).
+            are replaced, other files left alone). Written whole or not at
+            all: a failed export leaves it as it was.
         thresholds: One threshold per early exit (`None` when the rule
             holds them).
         x_train: Array of training inputs to fine-tune on.
@@ -151,11 +155,17 @@ def export_quantization_aware(
             representative samples are used. Defaults to `500`.
         verbose: `0` (silent, default), `1` or `2`: the fine-tuning's
             progress, as in `fit`.
+        micro: Boolean. If `True` (needs the `tflite-micro` package), the
+            stages' TFLite Micro arenas are measured and C headers written,
+            as `export_early_exit(..., micro=True)` does.
 
     Returns:
         The `Manifest` written.
 
     Raises:
+        ValueError: For a bad argument (named), before any work: data of
+            another shape, empty or not finite, labels out of range, a
+            `directory` that is a file or read-only.
         ImportError: When tfmot or tf_keras is not installed.
         QuantizationAwareTrainingError: When the worker fails, e.g. on a
             layer it cannot rebuild in `tf_keras` (named with its class).
@@ -164,7 +174,7 @@ def export_quantization_aware(
      learning_rate, sparsity) = _check_arguments(
         model, directory, thresholds, rule, x_train, y_train, epochs,
         batch_size, learning_rate, sparsity, representative_data,
-        max_representative, verbose,
+        max_representative, verbose, micro,
     )
     check_tfmot_installed()
     options = JobOptions(
@@ -177,31 +187,41 @@ def export_quantization_aware(
             model, workdir, options,
             JobData(x=x_train, y=y_train, representative=samples),
         )
-        os.makedirs(directory, exist_ok=True)
-        specs = []
-        for stage, stage_report in zip(model.stage_plan.stages, report.stages):
-            with open(os.path.join(workdir, stage_report.file), "rb") as f:
-                flatbuffer = f.read()
-            with open(os.path.join(directory, stage.file_name), "wb") as f:
-                f.write(flatbuffer)
-            specs.append(stage_spec(stage, flatbuffer))
+        with staged_export(directory) as folder:
+            specs = []
+            for stage, stage_report in zip(model.stage_plan.stages,
+                                           report.stages):
+                shutil.copyfile(os.path.join(workdir, stage_report.file),
+                                os.path.join(folder, stage.file_name))
+                with open(os.path.join(folder, stage.file_name), "rb") as f:
+                    specs.append(stage_spec(stage, f.read()))
+            manifest = write_manifest(
+                folder, model, specs, serialized_rule, thresholds, "int8",
+                training=_training_record(epochs, sparsity, batch_size,
+                                          learning_rate, x_train, report),
+            )
+            if micro:
+                manifest = prepare_for_micro(folder)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return write_manifest(
-        directory, model, specs, serialized_rule, thresholds, "int8",
-        training={
-            "method": "quantization_aware",
-            "qat_epochs": int(epochs),
-            "pruning_epochs": int(epochs) if sparsity is not None else 0,
-            "sparsity": sparsity,
-            "weight_sparsity": report.weight_sparsity,
-            "batch_size": int(batch_size),
-            "learning_rate": learning_rate,
-            "samples": int(len(x_train)),
-            "class_means_refit": report.class_means_refit,
-            "final_loss": report.history["loss"][-1],
-        },
-    )
+    return manifest
+
+
+def _training_record(epochs, sparsity, batch_size, learning_rate, x_train,
+                     report):
+    """The manifest's `training` record of a QAT export."""
+    return {
+        "method": "quantization_aware",
+        "qat_epochs": int(epochs),
+        "pruning_epochs": int(epochs) if sparsity is not None else 0,
+        "sparsity": sparsity,
+        "weight_sparsity": report.weight_sparsity,
+        "batch_size": int(batch_size),
+        "learning_rate": learning_rate,
+        "samples": int(len(x_train)),
+        "class_means_refit": report.class_means_refit,
+        "final_loss": report.history["loss"][-1],
+    }
 
 
 def rebuild_differences(models, x):

@@ -1,6 +1,7 @@
 """Tests of `keras_nachos_cli.commands.export`: a search's solution as a
 .keras file, a saved EENN as LiteRT stages."""
 
+import importlib.util
 import json
 import os
 
@@ -102,3 +103,65 @@ def test_usage_errors_are_one_line(saved_eenn, tmp_path, capsys):
     code, _, err = main_output(["export", str(bare), "--format", "litert",
                                 "--thresholds", '{"a": 1}'])
     assert code == 2 and "`--thresholds`" in err
+
+
+def test_refused_exports_are_one_line_and_write_nothing(saved_eenn, tmp_path,
+                                                        capsys, monkeypatch):
+    _, path, _ = saved_eenn
+    litert = ["export", path, "--format", "litert"]
+    taken = tmp_path / "taken"
+    taken.write_text("the user's")
+    _one_line_error(capsys, [*litert, "--output", str(taken)], "`--output`",
+                    "an existing file is in the way")
+    _one_line_error(capsys, [*litert, "--output", str(taken / "sub")],
+                    "`--output`", "is a file")
+    search = tmp_path / "search"  # What `export_options` reads of a search.
+    search.mkdir()
+    (search / "search_config.json").write_text("{}")
+    (search / "solution_0.keras").mkdir()
+    _one_line_error(capsys, ["export", str(search), "--solution", "0"],
+                    "`--output`", "an existing folder is in the way")
+    # Missing optional packages (looked up before TensorFlow would start).
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    (export_dir / "manifest.json").write_text("{}")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: (
+        None if name in ("tflite_micro", "tf_keras") else find_spec(name, *args)))
+    _one_line_error(capsys, [*litert, "--int8", "--micro", "--dataset",
+                             "digits", "--output", str(tmp_path / "a")],
+                    "--micro needs tflite_micro, which is not installed",
+                    'pip install "keras-nachos[micro]"')
+    _one_line_error(capsys, [*litert, "--qat", "1", "--dataset", "digits",
+                             "--output", str(tmp_path / "b")],
+                    "--qat needs tf_keras", 'pip install "keras-nachos[tfmot]"')
+    _one_line_error(capsys, ["run", str(export_dir), "--dataset", "digits",
+                             "--interpreter", "micro"],
+                    "--interpreter micro needs tflite_micro")
+    monkeypatch.undo()
+    # A read-only folder (as `os.access` says for a read-only mount).
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: (
+        p != str(tmp_path) and access(p, mode)))
+    _one_line_error(capsys, [*litert, "--output", str(tmp_path / "c")],
+                    "`--output`", f"({tmp_path} is read-only for it)")
+    assert sorted(os.listdir(tmp_path)) == ["export", "search", "taken"]
+    assert taken.read_text() == "the user's"
+    assert sorted(os.listdir(search)) == ["search_config.json", "solution_0.keras"]
+
+
+def test_non_finite_calibration_images_are_refused_before_writing(
+        saved_eenn, tmp_path):
+    from keras_nachos.datasets import DatasetSplits
+
+    _, path, splits = saved_eenn
+    x, y = splits.train
+    x = x[:40].copy()
+    x[3] = np.nan
+    bad = DatasetSplits("digits", (x, y[:40]), None, splits.test,
+                        splits.num_classes, splits.input_shape)
+    out = tmp_path / "int8"
+    with pytest.raises(ValueError, match="argument `representative_data`.*NaN"):
+        export_command.export_litert(path, output=str(out), quantize="int8",
+                                     splits=bad)
+    assert os.listdir(tmp_path) == []

@@ -3,6 +3,7 @@
 models (`small_cnn`, `toy_data`)."""
 
 import os
+import shutil
 import sys
 
 import keras
@@ -13,7 +14,11 @@ from keras_nachos import EarlyExitModel
 from keras_nachos import deploy
 from keras_nachos.deploy.interpreters import make_interpreter
 from keras_nachos.deploy.qat import export as qat_export
+from keras_nachos.deploy.qat.job import ExportReport
+from keras_nachos.deploy.qat.job import StageReport
 from tests.deploy.qat.testing_utils import requires_tfmot
+from tests.deploy.testing_utils import copy_export
+from tests.deploy.testing_utils import folder_state
 from tests.deploy.testing_utils import midpoints
 from tests.deploy.testing_utils import thresholds_between_samples
 from tests.testing_utils import assert_invalid
@@ -170,3 +175,54 @@ def _untrained():
 
 def _no_worker(*args, **kwargs):
     raise AssertionError("the worker ran")
+
+
+def test_non_finite_data_is_refused_before_the_worker(tmp_path, monkeypatch):
+    model, x, y = _untrained()
+    monkeypatch.setattr(qat_export, "run_worker", _no_worker)
+    export = deploy.export_quantization_aware
+    nan = x.copy()
+    nan[2, 5, 5, 0] = np.nan
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text("{}")
+    for target in (tmp_path / "new", earlier):
+        assert_invalid("x_train", export, model, target, [0.9, 0.9], nan, y)
+        for bad in (nan, x[:0], nan[..., :0]):
+            assert_invalid("representative_data", export, model, target,
+                           [0.9, 0.9], x, y, representative_data=bad)
+    assert os.listdir(tmp_path) == ["earlier"]
+    assert os.listdir(earlier) == ["manifest.json"]
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, OSError])
+def test_a_failed_export_leaves_the_earlier_one(float_exports, tmp_path,
+                                                monkeypatch, failure):
+    model, _, folder = float_exports["model"]
+    x, y = toy_data(16)
+
+    def worker(models, workdir, options, data):
+        # What the worker leaves in its folder: the stage files, a report.
+        for stage in model.stage_plan.stages:
+            shutil.copyfile(os.path.join(folder, stage.file_name),
+                            os.path.join(workdir, stage.file_name))
+        return ExportReport(
+            stages=[StageReport(file=s.file_name, float_ops=[],
+                                weight_sparsity={})
+                    for s in model.stage_plan.stages],
+            history={"loss": [0.5]}, pruning_history=None,
+            class_means_refit=False)
+
+    def interrupted(*args, **kwargs):
+        raise failure("stopped while writing the manifest")
+
+    monkeypatch.setattr(qat_export, "check_tfmot_installed", lambda: None)
+    monkeypatch.setattr(qat_export, "run_worker", worker)
+    monkeypatch.setattr(qat_export, "write_manifest", interrupted)
+    earlier = copy_export(folder, tmp_path / "earlier")
+    before = folder_state(earlier)
+    for target in (tmp_path / "new", earlier):
+        with pytest.raises(failure):
+            deploy.export_quantization_aware(model, target, [0.9, 0.9], x, y)
+    assert folder_state(earlier) == before
+    assert os.listdir(tmp_path) == ["earlier"]
