@@ -84,12 +84,17 @@ case "$command" in
     # own copy of the session fixtures), a test file's tests in one process
     # so its module fixtures are made once. KERAS_NACHOS_TEST_PROCESSES=0
     # runs everything in this process.
+    # Test paths given (e.g. tests/deploy or a_test.py::test_x): only those.
+    where=tests
+    for argument in "$@"; do
+      case $argument in -*) ;; *) if [ -e "${argument%%::*}" ]; then where=; fi ;; esac
+    done
     processes=${KERAS_NACHOS_TEST_PROCESSES:-$(nproc 2>/dev/null || echo 1)}
     if [ "$processes" -gt 4 ]; then processes=4; fi
     if [ "$processes" -gt 1 ]; then
-      exec "$VENV/bin/python" -m pytest tests -q -n "$processes" --dist loadfile "$@"
+      exec "$VENV/bin/python" -m pytest $where -q -n "$processes" --dist loadfile "$@"
     fi
-    exec "$VENV/bin/python" -m pytest tests -q "$@"
+    exec "$VENV/bin/python" -m pytest $where -q "$@"
     ;;
   *)
     echo "usage: ./run.sh demo [--dataset digits|fashion_mnist] [--out DIR] [--overwrite]" >&2
