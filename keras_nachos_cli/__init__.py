@@ -6,7 +6,9 @@ importing `keras_nachos` starts TensorFlow (its Keras classes must be
 registered for `keras.models.load_model`), which takes seconds. Arguments are
 checked first (`parser`, `options`, with the settings' schema of `config`);
 only then does `main` import `keras_nachos_cli.commands` (the TensorFlow
-side) and do the work. A user mistake ends in one line on stderr (argparse
+side) and do the work. A user mistake or a problem of the environment (a
+missing optional package, a read-only or existing path, a folder another
+search is using, a damaged state file) ends in one line on stderr (argparse
 style, exit code 2), never in a traceback; `--traceback` shows one anyway.
 """
 
@@ -38,15 +40,17 @@ def main(argv=None):
 
     try:
         commands.COMMANDS[command](**options)
-    except commands.USER_ERRORS as error:
-        if show_traceback:
-            raise
-        return _fail(error)
+    except Exception as error:
+        line = commands.user_error_line(error)
+        if show_traceback or line is None:
+            raise  # A bug: its traceback.
+        return _fail(line)
     return 0
 
 
 def _fail(error):
-    print(f"{PROG}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+    line = error if isinstance(error, str) else str(error)
+    print(f"{PROG}: error: {(line.splitlines() or [''])[0]}", file=sys.stderr)
     return 2
 
 

@@ -44,9 +44,33 @@ def _given(args, keys):
 def _read_json(path, remedy):
     try:
         with open(path) as f:
-            return json.load(f)
+            stored = json.load(f)
     except (OSError, json.JSONDecodeError) as error:
         raise UsageError(f"{path} is damaged ({error}): {remedy}") from None
+    if not isinstance(stored, dict):
+        raise UsageError(
+            f"{path} is damaged (it holds a {type(stored).__name__}, not a "
+            f"JSON object): {remedy}")
+    return stored
+
+
+def check_out_folder(path, name="--out", file=False):
+    """Refuses (a `UsageError`) a `path` that is not, and cannot be made, a
+    folder this process can write (with `file=True`: a file in such a
+    folder): a file, a path under a file, a read-only folder. Checked
+    before TensorFlow starts, so that a command is not refused after its
+    work, when it writes."""
+    existing = os.path.abspath(path)
+    if file:
+        existing = os.path.dirname(existing)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise _invalid(name, f"a folder ({existing} is a file)", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _invalid(
+            name, f"a folder this process can write ({existing} is "
+            "read-only here)", path)
 
 
 # ----------------------------------------------------------------------
@@ -98,9 +122,10 @@ def _stored_config(out):
     path = os.path.join(out, "search_config.json")
     try:
         with open(path) as f:
-            return json.load(f)
+            stored = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
+    return stored if isinstance(stored, dict) else None
 
 
 def supernet_sidecar(path):
@@ -111,13 +136,16 @@ def supernet_sidecar(path):
         return None
     try:
         with open(sidecar) as f:
-            return json.load(f)["config"]
+            trained = json.load(f)["config"]
+        if not isinstance(trained, dict):
+            raise TypeError("its config is not a JSON object")
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise UsageError(
             f"{sidecar} is damaged ({error}): restore it, or give the data "
             "and space arguments the supernet was trained with (and delete "
             "the file)."
         ) from None
+    return trained
 
 
 def with_supernet_settings(given):
@@ -170,6 +198,7 @@ def search_options(args):
         check_settings(config_module.SEARCH, {"supernet": given["supernet"]})
         given = with_supernet_settings(given)
     config, resumed = resolve_search_config(args.out, given, args.overwrite)
+    check_out_folder(args.out)
     return {"out": args.out, "config": config, "resumed": resumed,
             "overwrite": args.overwrite, "verbose": args.verbose,
             "cluster": cluster}
@@ -182,11 +211,15 @@ def supernet_options(args):
     out = args.out
     if not out.endswith(".keras"):
         raise _invalid("--out", "a file name ending in .keras", out)
+    if os.path.isdir(out):
+        raise _invalid("--out", "a file name ending in .keras (it is a "
+                       "folder)", out)
     if os.path.exists(out) and not args.overwrite:
         raise UsageError(
             f"{out} exists: choose another --out, or pass --overwrite to "
             "replace it."
         )
+    check_out_folder(out, file=True)
     config, _ = config_module.SUPERNET.new(given)
     return {"out": out, "config": config, "verbose": args.verbose}
 
@@ -200,6 +233,7 @@ def demo_options(args):
     out = args.out or os.path.join("artifacts", f"demo_{args.dataset}")
     preset = dict(PRESETS[args.dataset], seed=args.seed)
     config, resumed = resolve_search_config(out, preset, args.overwrite)
+    check_out_folder(out)
     return {"out": out, "config": config, "resumed": resumed,
             "overwrite": args.overwrite, "solution": args.solution}
 

@@ -5,6 +5,8 @@ import json
 import os
 
 from keras_nachos.reporting.pareto_plot import plot_pareto
+from keras_nachos.search.solutions import load_solution_model
+from keras_nachos.search.state_files import DamagedStateError
 
 
 def front_rows(tuner):
@@ -40,9 +42,12 @@ def front_rows(tuner):
 
 
 def evaluate_on_test(rows, data):
-    """Measures each solution on the test split with its real early exit."""
-    import keras
+    """Measures each solution on the test split with its real early exit.
 
+    A solution whose model is missing or damaged is left unmeasured (its
+    test figures stay `None`) with a line that says why and what to do; the
+    others are measured.
+    """
     for row in rows:
         if not os.path.exists(row["model_path"]):
             # A distributed search without a shared folder: the model is on
@@ -53,20 +58,33 @@ def evaluate_on_test(rows, data):
                 "copy that trial folder here to measure it on the test split."
             )
             continue
-        model = keras.models.load_model(row["model_path"])
-        result = model.predict_early_exit(
-            data.test[0], row["thresholds"], rule=row["rule"]
-        )
-        row["test_accuracy"] = result.accuracy(data.test[1])
-        row["test_expected_macs"] = result.expected_macs
+        model = _model_or_none(row, row["model_path"])
+        if model is not None:
+            result = model.predict_early_exit(
+                data.test[0], row["thresholds"], rule=row["rule"]
+            )
+            row["test_accuracy"] = result.accuracy(data.test[1])
+            row["test_expected_macs"] = result.expected_macs
         tuned = row.get("finetuned")
         if tuned and os.path.exists(row["finetuned_model_path"]):
-            model = keras.models.load_model(row["finetuned_model_path"])
+            model = _model_or_none(row, row["finetuned_model_path"])
+            if model is None:
+                continue
             result = model.predict_early_exit(
                 data.test[0], tuned["thresholds"], rule=row["rule"]
             )
             tuned["test_accuracy"] = result.accuracy(data.test[1])
             tuned["test_expected_macs"] = result.expected_macs
+
+
+def _model_or_none(row, path):
+    """The model at `path`, or `None` (and a line saying why) if damaged."""
+    try:
+        return load_solution_model(path)
+    except DamagedStateError as error:
+        print(f"Solution {row['solution']} is not measured on the test "
+              f"split: {error}", flush=True)
+        return None
 
 
 def write_results(out, tuner, config, data=None, test=True):

@@ -15,6 +15,7 @@ from keras_nachos.search.cached_evaluation import CachedEvaluation
 from keras_nachos.search.cached_evaluation import Evaluation
 from keras_nachos.search.callbacks import SearchCallback
 from keras_nachos.search.candidate_evaluator import CandidateEvaluator
+from keras_nachos.search.folder_lock import FolderInUseError
 from keras_nachos.search.head_designs import register_head
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nachos_search import NachosSearch
@@ -26,4 +27,5 @@ from keras_nachos.search.pareto import non_dominated
 from keras_nachos.search.records import candidate_key
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
+from keras_nachos.search.state_files import DamagedStateError
 from keras_nachos.search.supernet import Supernet

@@ -2,7 +2,6 @@
 
 import os
 
-import keras
 import keras_tuner as kt
 from keras_tuner.engine import trial as trial_module
 
@@ -17,11 +16,13 @@ from keras_nachos.search.display import SearchDisplay
 from keras_nachos.search.display import finished_trials
 from keras_nachos.search.distribute import chief
 from keras_nachos.search.distribute import worker
+from keras_nachos.search import folder_lock
 from keras_nachos.search.finetuning import finetune_front
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nsga2 import NSGA2Oracle
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.solutions import MODEL_FILE
+from keras_nachos.search.solutions import load_solution_model
 from keras_nachos.search.solutions import solution
 from keras_nachos.search.solutions import write_candidate
 from keras_nachos.search.space_hypermodel import SpaceHyperModel
@@ -52,7 +53,10 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     It has the usual Keras Tuner surface: `search(x, y, validation_data=...,
     epochs=...)`, `results_summary()`, `get_best_models()`; results and state
     live in `directory/project_name`, so a killed search resumes with
-    `overwrite=False`.
+    `overwrite=False`. One search per folder: `search` runs holding the lock
+    file `directory/project_name.lock`, and a second search there, or
+    `overwrite=True`, is refused meanwhile (`FolderInUseError`, naming the
+    holder; a killed holder's lock is taken over).
 
     Args:
         search_space: A `SearchSpace`.
@@ -202,8 +206,10 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             )
         self.trial_timeout = trial_timeout
         _keep_resumable(kwargs)
-        super().__init__(oracle=oracle, hypermodel=SpaceHyperModel(search_space),
-                         **kwargs)
+        # `overwrite` deletes the project: not while another search runs.
+        with folder_lock.overwrite_lock(kwargs, self.role):
+            super().__init__(oracle=oracle,
+                             hypermodel=SpaceHyperModel(search_space), **kwargs)
         if self.role == "worker":
             self.oracle = worker.PatientClient(self.oracle)
         self.display = SearchDisplay(verbose=1)
@@ -216,6 +222,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         self.worker_monitor = None
 
     # ------------------------------------------------------------------
+    # One search per folder: it runs holding `<directory>/<project_name>.lock`
+    # (not on a distributed worker), so a second one there is refused.
+    @folder_lock.holding_search_lock
     def search(self, x=None, y=None, validation_data=None, epochs=1,
                batch_size=128, verbose=1, finetune_epochs=None,
                trial_callbacks=None):
@@ -429,7 +438,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 "this one with `supernet.extract(trial.hyperparameters.values, "
                 "x=train_images)`."
             )
-        return keras.models.load_model(path)
+        return load_solution_model(path)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)

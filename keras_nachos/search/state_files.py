@@ -5,11 +5,15 @@ killed in the middle of a write leaves half a file, and a resume then ends in
 a raw `JSONDecodeError`. keras_nachos writes its state files atomically
 (a temporary file, then a rename: a reader sees the old file or the new one,
 never half of one) and reads them with an error that names the file, says
-what is wrong and what to do.
+what is wrong and what to do. Its `.keras` model files are read the same way
+(`load_keras_file`): a truncated one is named with what to do, not answered
+with Keras' "File not found" or a zip error.
 """
 
 import json
 import os
+import zipfile
+import zlib
 
 
 class DamagedStateError(ValueError):
@@ -64,3 +68,58 @@ def read_json(path, what, remedy):
             f"The search state file {path} ({what}) is damaged: {detail}. "
             f"Nothing else was changed; {remedy}."
         ) from None
+
+
+# What a damaged .keras file raises in `keras.models.load_model` (a zip
+# member cut short, a weights file that h5py cannot read, a config that is
+# not JSON or lacks a key).
+_DAMAGED_MODEL_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError,
+                         KeyError, ValueError)
+
+
+def load_keras_file(path, what, remedy):
+    """Loads a `.keras` model file, or raises a `DamagedStateError`.
+
+    Args:
+        path: File path.
+        what: What the file holds, for the message.
+        remedy: What the user should do, for the message.
+
+    Raises:
+        FileNotFoundError: There is no such file (callers say why it may be
+            missing).
+        DamagedStateError: It cannot be read (named, with `remedy`).
+    """
+    import keras
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No {path} ({what}).")
+    if not zipfile.is_zipfile(path):
+        size = os.path.getsize(path)
+        raise DamagedStateError(
+            f"The model file {path} ({what}) is damaged: "
+            + ("it is empty" if size == 0 else
+               f"its {size:,} bytes are not a complete .keras (zip) file "
+               "(truncated?)")
+            + f". Nothing else was changed; {remedy}."
+        )
+    try:
+        return keras.models.load_model(path)
+    except _DAMAGED_MODEL_ERRORS as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else (
+            type(error).__name__)
+        raise DamagedStateError(
+            f"The model file {path} ({what}) cannot be loaded: "
+            f"{type(error).__name__}: {detail[:200]}. Nothing else was "
+            f"changed; {remedy}."
+        ) from error
+
+
+def save_keras_file(model, path):
+    """Saves `model` to `path` (.keras) through a temporary file, so that a
+    process killed while saving leaves the previous file or none, never a
+    truncated one."""
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{name}.partial.keras")
+    model.save(temporary)
+    os.replace(temporary, path)

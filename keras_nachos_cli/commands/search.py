@@ -1,5 +1,6 @@
 """`keras-nachos search`: runs (or resumes) a search, writes its results."""
 
+import contextlib
 import os
 import sys
 
@@ -82,7 +83,14 @@ def _where(cluster):
 
 def run_search(out, config, resumed, overwrite, verbose=1, cluster=None):
     """Runs (or resumes) a search; returns `(tuner, data, results)`
-    (`results` is `None` on a distributed worker: only the chief writes)."""
+    (`results` is `None` on a distributed worker: only the chief writes).
+
+    Every check that can refuse it (the folder's lock, the data, the space,
+    the supernet, the evaluator's) comes before the first byte is written
+    to `out`: a refused search leaves `out` as it was. The search runs
+    holding the folder's lock (`search.lock`; not on a worker), which
+    `--overwrite` takes before it deletes anything.
+    """
     check_registered(config)
     cluster = dict(cluster or {})
     workers = cluster.get("workers")
@@ -92,18 +100,34 @@ def run_search(out, config, resumed, overwrite, verbose=1, cluster=None):
     role = cluster.get("role")
     _apply_process_options(cluster)
     project = SearchProject(out)
-    data = load_dataset(config)  # Before anything is written.
+    if role != "worker":
+        project.lock().check()  # A running search: refused at once.
+    data = load_dataset(config)
+    if not resumed:
+        config = dict(config, space=space_for(data, config).get_config())
+    supernet = project.check(config, data)
+    lock = project.lock() if role != "worker" else contextlib.nullcontext()
+    with lock:
+        return _search_holding_the_lock(
+            project, config, resumed, overwrite, verbose, cluster, data,
+            supernet)
+
+
+def _search_holding_the_lock(project, config, resumed, overwrite, verbose,
+                             cluster, data, supernet):
+    out = project.directory
+    role = cluster.get("role")
+    workers = cluster.get("workers")
     if resumed:
         if role != "worker":
             print(f"Resuming the search in {out} (pass --overwrite to start over).")
     else:
-        config = dict(config, space=space_for(data, config).get_config())
         if overwrite:
             project.clear()
         project.write_config(config)
     tuner = project.tuner(
         config, overwrite=not resumed and role != "worker",
-        trial_timeout=cluster.get("trial_timeout"),
+        trial_timeout=cluster.get("trial_timeout"), supernet=supernet,
     )
     print(
         f"Search: {config['population']} candidates x "

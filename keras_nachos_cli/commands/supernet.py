@@ -1,11 +1,12 @@
 """`keras-nachos supernet train`: a weight-sharing supernet of a space."""
 
-import os
 import time
 
 import keras
 
 from keras_nachos.search import Supernet
+from keras_nachos.search.folder_lock import file_lock
+from keras_nachos.search.state_files import save_keras_file
 from keras_nachos.search.state_files import write_json_atomically
 from keras_nachos_cli import config as config_module
 from keras_nachos_cli.commands.data import load_dataset
@@ -16,12 +17,27 @@ from keras_nachos_cli.commands.search import space_for
 def train(out, config, verbose=1):
     """Trains a supernet of the configured space on the training split,
     writes `out` (.keras) and its arguments beside it (`.json`, which
-    `search --supernet` reads). Returns the supernet."""
+    `search --supernet` reads). Returns the supernet.
+
+    Every check comes before anything is written; it trains holding
+    `out.lock` (a second `supernet train` to the same file, or a search on
+    it, is refused meanwhile) and replaces `out` only once trained, in one
+    step (a refused, failed or interrupted training leaves the previous
+    file as it was)."""
     check_registered(config)
+    lock = file_lock(out, f"The supernet {out}")
+    lock.check()
     schema = config_module.SUPERNET
-    data = load_dataset(config)  # Before anything is written.
+    data = load_dataset(config)
     space = space_for(data, config)
     supernet = Supernet(space, **schema.arguments(config, config_module.SUPERNET_MODEL))
+    with lock:
+        return _train_holding_the_lock(out, config, verbose, data, space,
+                                       supernet)
+
+
+def _train_holding_the_lock(out, config, verbose, data, space, supernet):
+    schema = config_module.SUPERNET
     fit = schema.arguments(config, config_module.FIT)
     print(
         f"Supernet: {supernet.count_params():,} weights, "
@@ -38,9 +54,7 @@ def train(out, config, verbose=1):
         verbose=verbose if verbose < 2 else 2, **fit,
     )
     seconds = time.time() - start
-    directory = os.path.dirname(os.path.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    supernet.save(out)
+    save_keras_file(supernet, out)
     write_json_atomically(out[: -len(".keras")] + ".json", {
         "config": config,
         "space": space.get_config(),

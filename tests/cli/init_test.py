@@ -81,3 +81,56 @@ def test_run_preset_runs_the_search_command(monkeypatch):
         "--stage-widths", "[[8, 12], [12, 16], [16, 24]]", "--depths", "1,2",
         "--expansion-ratios", "2,3,4", "--seed", "3", "--overwrite",
     ]]
+
+
+def test_a_user_or_environment_error_is_one_line_and_a_bug_a_traceback(
+        tmp_path, monkeypatch):
+    import pytest
+
+    from keras_nachos.search import DamagedStateError
+    from keras_nachos.search import FolderInUseError
+    from keras_nachos_cli import commands
+    from tests.cli.testing_utils import main_output
+
+    (tmp_path / "search_config.json").write_text("{}")
+    argv = ["report", str(tmp_path)]
+    one_line = [
+        (PermissionError(13, "Permission denied", "/srv/out/search.lock"),
+         "Permission denied: /srv/out/search.lock"),
+        (OSError(30, "Read-only file system", "/ro/run"),
+         "Read-only file system: /ro/run"),
+        (FileExistsError("/x/solution_0.keras exists: pass --output"),
+         "/x/solution_0.keras exists: pass --output"),
+        (ModuleNotFoundError("No module named 'ai_edge_litert'",
+                             name="ai_edge_litert"),
+         "No module named 'ai_edge_litert' (an optional package: pip install "
+         "\"keras-nachos[litert]\")"),
+        (ImportError('Running on TFLite Micro needs the tflite-micro '
+                     'package: pip install "keras-nachos[micro]".'),
+         'Running on TFLite Micro needs the tflite-micro package: pip '
+         'install "keras-nachos[micro]".'),
+        (FolderInUseError("The search folder x is in use by process 7"),
+         "The search folder x is in use by process 7"),
+        (DamagedStateError("The model file x is damaged: truncated.\nmore"),
+         "The model file x is damaged: truncated."),
+    ]
+    for error, line in one_line:
+        def fail(**options):
+            raise error
+
+        monkeypatch.setitem(commands.COMMANDS, "report", fail)
+        code, _, err = main_output(argv)
+        assert code == 2 and err == f"keras-nachos: error: {line}\n", err
+        with pytest.raises(type(error)):  # --traceback shows it anyway.
+            main_output(["--traceback"] + argv)
+    bugs = [TypeError("unsupported operand"),
+            ModuleNotFoundError("No module named 'numpy._core.x'",
+                                name="numpy._core.x"),
+            KeyError("thresholds")]
+    for error in bugs:
+        def fail(**options):
+            raise error
+
+        monkeypatch.setitem(commands.COMMANDS, "report", fail)
+        with pytest.raises(type(error)):
+            main_output(argv)

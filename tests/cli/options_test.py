@@ -205,3 +205,45 @@ def test_other_commands_refuse_in_one_line(tmp_path, monkeypatch, argv,
     (tmp_path / "search_config.json").write_text("{}")
     code, _, err = main_output(argv)
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_out_that_cannot_be_a_writable_folder_is_refused_at_once(
+        tmp_path, monkeypatch):
+    (tmp_path / "file.txt").write_text("a file")
+    new = ["--min-accuracy", "0.5", "--max-macs", "1e5"]
+    cases = [
+        (["search", "--out", str(tmp_path / "file.txt"), *new],
+         f"Expected a folder ({tmp_path / 'file.txt'} is a file). Received: "
+         f"--out={tmp_path / 'file.txt'}"),
+        (["search", "--out", str(tmp_path / "file.txt" / "run"), *new],
+         f"Expected a folder ({tmp_path / 'file.txt'} is a file)"),
+        (["supernet", "train", "--out", str(tmp_path / "file.txt" / "n.keras")],
+         f"Expected a folder ({tmp_path / 'file.txt'} is a file)"),
+        (["supernet", "train", "--out", str(tmp_path)],
+         "Expected a file name ending in .keras"),
+    ]
+    for argv, expected in cases:
+        code, _, err = main_output(argv)
+        assert code == 2 and expected in err, (argv, err)
+        assert err.startswith("keras-nachos: error: Invalid value received for "
+                              "argument `--out`.")
+    # A read-only folder (what `os.access` says: root may write anywhere
+    # but on a read-only file system).
+    monkeypatch.setattr(options.os, "access", lambda path, mode: False)
+    with pytest.raises(options.UsageError,
+                       match=f"Expected a folder this process can write "
+                       f"\\({tmp_path} is read-only here\\)"):
+        options.check_out_folder(str(tmp_path / "new" / "run"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_stored_config_that_is_not_an_object_is_named(tmp_path):
+    (tmp_path / "search_config.json").write_text("[1, 2]")
+    code, _, err = main_output(["search", "--out", str(tmp_path)])
+    assert code == 2 and err.strip() == (
+        f"keras-nachos: error: {tmp_path / 'search_config.json'} is damaged "
+        "(it holds a list, not a JSON object): restore it, or start over "
+        "with --overwrite.")
+    sidecar = _supernet_file(tmp_path, '{"config": [1]}')
+    with pytest.raises(options.UsageError, match="net.json is damaged"):
+        options.supernet_sidecar(sidecar)

@@ -166,3 +166,44 @@ def test_write_results_without_test_data_leaves_the_test_columns_empty(tmp_path)
     with open(tmp_path / "results.csv", newline="") as f:
         table = list(csv.reader(f))
     assert table[1][:6] == ["0", "01", "0.9", "1000.0", "", ""]
+
+
+def test_a_damaged_model_is_skipped_with_what_to_do(tmp_path, capsys):
+    from keras_nachos.reporting.search_results import evaluate_on_test
+
+    model = EarlyExitModel.from_backbone(small_cnn(), ["p1", "p2"], 4)
+    good = str(tmp_path / "eenn.keras")
+    model.save(good)
+    damaged = str(tmp_path / "trial_2" / "eenn.keras")
+    tuned = str(tmp_path / "trial_2" / "eenn_finetuned.keras")
+    (tmp_path / "trial_2").mkdir()
+    for path in (damaged, tuned):
+        with open(path, "wb") as f:
+            f.write(open(good, "rb").read()[:1000])
+    x, y = toy_data(20, seed=5)
+    rows = [
+        dict(_solution("02", 0.9, 900.0, damaged), solution=0,
+             test_accuracy=None, rule="max_probability",
+             finetuned={"thresholds": [0.3, 0.9]}, finetuned_model_path=good),
+        dict(_solution("03", 0.8, 500.0, good), solution=1,
+             test_accuracy=None, rule="max_probability",
+             finetuned={"thresholds": [0.3, 0.9]}, finetuned_model_path=tuned),
+    ]
+    evaluate_on_test(rows, types.SimpleNamespace(test=(x, y)))
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(
+        f"Solution 0 is not measured on the test split: The model file "
+        f"{damaged} (a candidate's trained model) is damaged")
+    assert printed[1].startswith(
+        f"Solution 1 is not measured on the test split: The model file "
+        f"{tuned} (a fine-tuned candidate's model) is damaged")
+    assert printed[1].endswith(
+        "delete it and the finetuned.json beside it: the search fine-tunes "
+        "the candidate again when it is resumed.")
+    assert len(printed) == 2
+    expected = model.predict_early_exit(x, [0.4, 0.6])
+    tuned_expected = model.predict_early_exit(x, [0.3, 0.9])
+    assert rows[0]["test_accuracy"] is None
+    assert rows[0]["finetuned"]["test_accuracy"] == tuned_expected.accuracy(y)
+    assert rows[1]["test_accuracy"] == expected.accuracy(y)
+    assert "test_accuracy" not in rows[1]["finetuned"]

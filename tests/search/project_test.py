@@ -1,6 +1,7 @@
 """Tests of `keras_nachos.search.project`: a search folder."""
 
 import json
+import os
 
 import pytest
 
@@ -67,3 +68,54 @@ def test_the_tuner_of_an_old_config_runs_plain_nsga2(tmp_path):
                                                        trial_timeout=30.0)
     assert tuner.oracle.preselect == 4 and tuner.max_ram_bytes == 32768.0
     assert tuner.floor_confidence == 0.9 and tuner.trial_timeout == 30.0
+
+
+def _splits(n_validation):
+    import numpy as np
+
+    from keras_nachos.datasets import DatasetSplits
+
+    x = np.zeros((8, 8, 8, 1), "float32")
+    y = np.arange(8) % 10
+    xv = np.zeros((n_validation, 8, 8, 1), "float32")
+    yv = np.arange(n_validation) % 10
+    return DatasetSplits("toy", (x, y), (xv, yv), (xv, yv), 10, (8, 8, 1))
+
+
+def test_check_refuses_what_the_search_would_before_anything_is_written(
+        tmp_path):
+    import keras
+
+    project = SearchProject(str(tmp_path / "run"))
+    config = dict(config_module.SEARCH.new(
+        {"min_accuracy": 0.99, "max_macs": 1e5})[0], space=SPACE)
+    assert project.check(config, _splits(40)) is None
+    guaranteed = dict(config, floor_confidence=0.99)
+    with pytest.raises(ValueError, match="Too few validation samples for "
+                       "floor_confidence=0.99 with min_accuracy=0.99"):
+        project.check(guaranteed, _splits(40))
+    plain = str(tmp_path / "plain.keras")
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(plain)
+    with pytest.raises(ValueError, match="argument `supernet`. Expected a "
+                       "saved Supernet \\(the file holds a Sequential\\)"):
+        project.check(dict(config, supernet=plain), _splits(40))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.keras"]
+
+
+def test_reading_a_folder_where_a_search_runs_prints_a_note(tmp_path, capsys):
+    import socket
+
+    config = dict(config_module.SEARCH.new(
+        {"min_accuracy": 0.5, "max_macs": 1e5})[0], space=SPACE)
+    project = SearchProject(str(tmp_path))
+    project.tuner(config)
+    assert "Note:" not in capsys.readouterr().out
+    (tmp_path / "search.lock").write_text(json.dumps({
+        "host": socket.gethostname(), "pid": os.getppid(),
+        "since": "2025-01-31 12:00:00", "time": 1.0}))
+    assert project.lock().path == str(tmp_path / "search.lock")
+    project.tuner(config)
+    assert capsys.readouterr().out.startswith(
+        f"Note: a search is running in {tmp_path} (process {os.getppid()} on "
+        f"host {socket.gethostname()} since 2025-01-31 12:00:00): what is "
+        "read here is its state so far.")

@@ -56,3 +56,46 @@ def test_finetuned_figures_are_added_and_a_damaged_file_named(tmp_path):
 def test_no_rule_for_a_candidate_that_did_not_complete(tmp_path):
     record = dict(RECORD, status="failed", details={})
     assert "rule" not in solutions.solution(record, str(tmp_path), "entropy")
+
+
+def test_a_damaged_candidate_json_is_named_with_what_to_do(tmp_path):
+    path = tmp_path / solutions.CANDIDATE_FILE
+    path.write_text('{"values": {"a": 1}, "thresh')
+    with pytest.raises(DamagedStateError) as info:
+        solutions.solution(RECORD, str(tmp_path), "max_probability")
+    message = str(info.value)
+    assert message.startswith(f"The search state file {path} (a trial's "
+                              "measurements")
+    assert message.endswith(
+        "delete it: the search's archive (oracle.json) keeps the candidate's "
+        "objectives, thresholds and exit fractions, and only its threshold "
+        "curve is lost.")
+    path.write_text("[0.5]")
+    with pytest.raises(DamagedStateError, match="does not hold a trial's"):
+        solutions.solution(RECORD, str(tmp_path), "max_probability")
+    # Deleted, as the message says: the archive's figures are the solution.
+    path.unlink()
+    assert solutions.solution(RECORD, str(tmp_path), "max_probability")[
+        "thresholds"] == [0.7]
+    (tmp_path / solutions.FINETUNED_FILE).write_text("[1]")
+    with pytest.raises(DamagedStateError, match="does not hold a fine-tuned"):
+        solutions.solution(RECORD, str(tmp_path), "max_probability")
+
+
+def test_a_damaged_solution_model_is_named_with_what_to_do(tmp_path):
+    for name, remedy in (
+        (solutions.MODEL_FILE, "restore the file from a copy, or rebuild it "
+         "(on a supernet: `supernet.extract(values, x=...)`; else start the "
+         "search over with --overwrite)"),
+        (solutions.FINETUNED_MODEL_FILE, "delete it and the finetuned.json "
+         "beside it: the search fine-tunes the candidate again"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(b"PK\x03\x04 cut short")
+        with pytest.raises(DamagedStateError) as info:
+            solutions.load_solution_model(str(path))
+        assert str(info.value).startswith(f"The model file {path} (a ")
+        assert remedy in str(info.value)
+    with pytest.raises(FileNotFoundError):
+        solutions.load_solution_model(str(tmp_path / "trial_9" / "eenn.keras"))
+

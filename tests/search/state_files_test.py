@@ -49,3 +49,42 @@ def test_a_lost_tuner_file_resumes_instead_of_starting_over(finished, tmp_path):
     tuner = make_tuner(directory)
     assert tuner.oracle.finished
     assert len(tuner.all_candidates()) == len(candidates)
+
+
+def test_a_keras_file_is_saved_whole_and_a_damaged_one_named(tmp_path):
+    import keras
+
+    from keras_nachos.search.state_files import load_keras_file
+    from keras_nachos.search.state_files import save_keras_file
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = str(tmp_path / "model.keras")
+    save_keras_file(model, path)
+    assert os.listdir(tmp_path) == ["model.keras"]  # No partial file left.
+    loaded = load_keras_file(path, "x", "y")
+    assert [w.shape for w in loaded.get_weights()] == [(3, 2), (2,)]
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[: size // 2])
+    with pytest.raises(DamagedStateError) as info:
+        load_keras_file(path, what="the test's model", remedy="train it again")
+    assert str(info.value) == (
+        f"The model file {path} (the test's model) is damaged: its "
+        f"{size // 2:,} bytes are not a complete .keras (zip) file "
+        "(truncated?). Nothing else was changed; train it again.")
+    open(path, "wb").close()
+    with pytest.raises(DamagedStateError, match="is damaged: it is empty"):
+        load_keras_file(path, "x", "train it again")
+    # A complete zip whose contents are not a model's.
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{")
+    with pytest.raises(DamagedStateError,
+                       match=f"The model file {path} \\(x\\) cannot be loaded: "
+                       ".*Nothing else was changed; train it again."):
+        load_keras_file(path, "x", "train it again")
+    with pytest.raises(FileNotFoundError, match="No .*absent.keras"):
+        load_keras_file(str(tmp_path / "absent.keras"), "x", "y")

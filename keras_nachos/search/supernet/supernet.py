@@ -18,6 +18,7 @@ from keras_nachos.models import EarlyExitModel
 from keras_nachos.search.blocks import ACTIVATION
 from keras_nachos.search.blocks import BN_MOMENTUM
 from keras_nachos.search.search_space import SearchSpace
+from keras_nachos.search.state_files import load_keras_file
 from keras_nachos.search.supernet.batch_norm_statistics import (
     reestimate_batch_norm,
 )
@@ -377,14 +378,20 @@ def load_supernet(path):
 
     Raises:
         ValueError: naming `supernet` and the path, for a missing file or a
-            file that holds another model.
+            file that holds another model; a `DamagedStateError` (a
+            `ValueError`) naming the file and what to do, for a damaged one.
     """
     if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
         raise invalid_value(
             "supernet", "a Supernet or the path of one saved with "
             "`Supernet.save` (`keras-nachos supernet train` writes one)", path,
         )
-    model = keras.models.load_model(path)
+    model = load_keras_file(
+        path, what="a trained supernet",
+        remedy="train it again (`keras-nachos supernet train --out "
+        f"{path} --overwrite` with the arguments in its .json, or "
+        "`Supernet.fit` then `save`), or give another supernet",
+    )
     if not isinstance(model, Supernet):
         raise invalid_value(
             "supernet", f"a saved Supernet (the file holds a "

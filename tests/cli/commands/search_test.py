@@ -187,3 +187,90 @@ def test_a_role_becomes_keras_tuner_variables(monkeypatch):
          "port": 8000})
     assert (os.environ["KERASTUNER_TUNER_ID"], os.environ["KERASTUNER_ORACLE_IP"],
             os.environ["KERASTUNER_ORACLE_PORT"]) == ("tuner2", "10.0.0.1", "8000")
+
+
+def _tree(folder):
+    """`{relative path: bytes}` of every file under `folder` (None if it
+    does not exist)."""
+    if not os.path.exists(folder):
+        return None
+    tree = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                tree[os.path.relpath(path, folder)] = f.read()
+    return tree
+
+
+def _foreign_lock(folder):
+    """The lock of a search another live process (pytest's parent) runs."""
+    import socket
+
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "search.lock"), "w") as f:
+        json.dump({"host": socket.gethostname(), "pid": os.getppid(),
+                   "since": "2025-01-31 12:00:00", "time": 1.0}, f)
+
+
+def test_a_refused_search_writes_nothing(tmp_path):
+    import keras
+
+    from tests.search.testing_utils import truncate
+
+    golden = os.path.join(os.path.dirname(__file__), "..", "..", "data",
+                          "golden", "finished")
+    plain = str(tmp_path / "plain.keras")
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(plain)
+    damaged = str(tmp_path / "damaged.keras")
+    with open(plain, "rb") as f, open(damaged, "wb") as g:
+        g.write(f.read()[:300])
+
+    def locked(out):
+        _foreign_lock(out)
+
+    def held_search(out):
+        os.makedirs(os.path.join(out, "search"))
+        with open(os.path.join(out, "search", "oracle.json"), "w") as f:
+            f.write("{}")
+        with open(os.path.join(out, "search_config.json"), "w") as f:
+            f.write('{"epochs": 3}')
+        _foreign_lock(out)
+
+    def golden_copy(out):
+        import shutil
+
+        shutil.copytree(golden, out)
+
+    def damaged_oracle(out):
+        golden_copy(out)
+        truncate(os.path.join(out, "search", "oracle.json"))
+
+    cases = [
+        # (prepare --out, extra arguments, what the one line says)
+        (None, ["--supernet", plain], "a saved Supernet (the file holds a "
+         "Sequential)"),
+        (None, ["--supernet", damaged], f"The model file {damaged} (a trained "
+         "supernet) is damaged"),
+        (None, ["--floor-confidence", "0.99", "--min-accuracy", "0.99"],
+         "Too few validation samples for floor_confidence=0.99"),
+        (locked, [], f"is in use by process {os.getppid()} on host"),
+        (held_search, ["--overwrite"], f"is in use by process {os.getppid()}"),
+        (golden_copy, [], "holds a search with other arguments"),
+        (damaged_oracle, None, "oracle.json (the search's generations, cache "
+         "and archive) is damaged"),
+    ]
+    for i, (prepare, extra, expected) in enumerate(cases):
+        out = str(tmp_path / f"run{i}")
+        if prepare is not None:
+            prepare(out)
+        before = _tree(out)
+        argv = ["search", "--out", out, "--verbose", "0"]
+        argv += [*TINY, *extra] if extra is not None else []
+        code, printed, err = main_output(argv)
+        assert code == 2 and expected in err, (expected, err, printed)
+        assert len(err.strip().splitlines()) == 1
+        assert _tree(out) == before, expected  # None: --out still absent.
+    # The corrected command is not refused as a mismatch with a search that
+    # never ran: --out does not exist.
+    assert not os.path.exists(tmp_path / "run0")

@@ -76,3 +76,38 @@ def test_an_unknown_head_type_is_refused_before_anything_is_written(tmp_path,
     assert "argument `--head-types`" in error
     assert len(error.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_refused_supernet_commands_write_nothing(tmp_path, capsys):
+    import socket
+
+    folder = tmp_path / "nets"
+    folder.mkdir()
+    path = str(folder / "supernet.keras")
+    with open(path + ".lock", "w") as f:  # Being trained by another process.
+        json.dump({"host": socket.gethostname(), "pid": os.getppid(),
+                   "since": "2025-01-31 12:00:00", "time": 1.0}, f)
+    cases = [
+        (["supernet", "train", *SPACE, "--out", path],
+         f"The supernet {path} is in use by process {os.getppid()}"),
+        (["supernet", "train", *SPACE, "--kernel-sizes", "1,3", "--out",
+          str(tmp_path / "new" / "supernet.keras")],
+         "kernel sizes >= 3 when several are searched"),
+    ]
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(
+        str(folder / "other.keras"))
+    with open(str(folder / "other.keras.lock"), "w") as f:
+        json.dump({"host": socket.gethostname(), "pid": os.getppid(),
+                   "since": "2025-01-31 12:00:00", "time": 1.0}, f)
+    cases.append((
+        ["search", "--supernet", str(folder / "other.keras"), *SPACE,
+         "--min-accuracy", "0.15", "--max-macs", "2e5", "--out",
+         str(tmp_path / "run")],
+        f"The supernet {folder / 'other.keras'} is in use by process "))
+    before = sorted(p.name for p in folder.iterdir())
+    for argv, expected in cases:
+        assert keras_nachos_cli.main(argv) == 2, argv
+        error = capsys.readouterr().err
+        assert expected in error and len(error.strip().splitlines()) == 1
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nets"]
