@@ -145,7 +145,7 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
     ):
         if not isinstance(search_space, SearchSpace):
             raise invalid_type("search_space", "a SearchSpace", search_space)
-        self.supernet = _supernet_of(supernet, search_space)
+        self.supernet = supernet_of(supernet, search_space)
         # The settings' checks the command line makes too (one schema).
         min_accuracy = setting_checks.check_min_accuracy(min_accuracy)
         max_macs = setting_checks.check_max_macs(max_macs)
@@ -500,8 +500,14 @@ def _keep_resumable(kwargs):
         write_json_atomically(tuner_file, {})
 
 
-def _supernet_of(supernet, space):
-    """The `Supernet` argument of a search (an instance or a path)."""
+def supernet_of(supernet, space):
+    """The `Supernet` a search's `supernet` argument names (an instance or
+    a path), checked against the search space `space`; `None` for `None`.
+
+    Raises:
+        ValueError: If the supernet's space is not `space` (up to the
+            threshold mode, which is the search's).
+    """
     if supernet is None:
         return None
     from keras_nachos.search.supernet import Supernet

@@ -23,10 +23,7 @@ from keras_nachos.search.candidate_evaluator import CandidateEvaluator
 from keras_nachos.search.distribute.chief import distributed_role
 from keras_nachos.search.inherited_evaluator import InheritedEvaluator
 from keras_nachos.search.nachos_search import NachosSearch
-# The tuner's own reading of its `supernet` argument (a path or a Supernet,
-# checked against the space), so that a search is refused for the same
-# reasons before anything is written as when its tuner is made.
-from keras_nachos.search.nachos_search import _supernet_of
+from keras_nachos.search.nachos_search import supernet_of
 from keras_nachos.search.search_space import SearchSpace
 from keras_nachos.search.state_files import DamagedStateError
 from keras_nachos.search.state_files import read_json
@@ -114,7 +111,9 @@ class SearchProject:
         path = arguments.get("supernet")
         if path:
             folder_lock.file_lock(path, f"The supernet {path}").check()
-        supernet = _supernet_of(path, space)
+        # The tuner's own reading of its `supernet` argument: a search is
+        # refused for the same reasons before anything is written.
+        supernet = supernet_of(path, space)
         fit = fit_arguments(config)
         options = dict(
             epochs=fit["epochs"], batch_size=fit["batch_size"],

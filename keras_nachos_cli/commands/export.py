@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_nachos import deploy
 from keras_nachos.search.project import SearchProject
+from keras_nachos.search.solutions import load_solution_model
 from keras_nachos_cli.commands.data import data_for
 from keras_nachos_cli.options import default_litert_output
 
@@ -41,7 +42,7 @@ def export(out, solution, output=None):
     project = SearchProject(out)
     tuner = project.tuner(project.read_config())
     chosen = chosen_solution(tuner.admissible_front(), solution, out)
-    model = keras.models.load_model(chosen["model_path"])
+    model = load_solution_model(chosen["model_path"])
     output = output or os.path.join(out, f"solution_{solution}.keras")
     keys = ("values", "thresholds", "rule", "accuracy", "expected_macs",
             "exit_fractions", "static_macs")
@@ -78,7 +79,7 @@ def _solution_source(source, solution, thresholds, rule):
         config = project.read_config()
         tuner = project.tuner(config)
         chosen = chosen_solution(tuner.admissible_front(), solution, source)
-        model = keras.models.load_model(chosen["model_path"])
+        model = load_solution_model(chosen["model_path"])
         stored = chosen
     else:
         config = None
