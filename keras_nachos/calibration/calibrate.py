@@ -15,6 +15,7 @@ from keras_nachos.calibration.curves import TradeOffPoint
 from keras_nachos.calibration.evaluation import check_tables
 from keras_nachos.calibration.evaluation import evaluate_thresholds
 from keras_nachos.calibration.exit_tables import exit_tables
+from keras_nachos.calibration.exit_tables import output_classes
 from keras_nachos.calibration.guaranteed_calibration import calibrate_guaranteed
 from keras_nachos.calibration.guaranteed_calibration import check_enough_samples
 from keras_nachos.calibration.guaranteed_calibration import (
@@ -27,7 +28,7 @@ from keras_nachos.constraints import check_device_budget
 from keras_nachos.constraints import device_budget_excess
 from keras_nachos.constraints import normalised_violation
 from keras_nachos.costs import CONVENTIONS
-from keras_nachos.data_utils import dataset_arrays
+from keras_nachos.data_utils import labelled_data
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.rules import check_rule_fits
@@ -144,7 +145,9 @@ def calibrate_from_outputs(
     Args:
         exit_outputs: List of `B` arrays `(n, num_classes [+ 1])` (as from
             `EarlyExitModel.predict_exits`).
-        y: Integer labels `(n,)` (or one-hot).
+        y: Class ids `(n,)` in `[0, num_classes)` (or one-hot rows,
+            converted); others (out of range, not whole, another count)
+            raise a `ValueError` naming `y` before any search.
         exit_costs: `B` costs, MACs of a sample leaving at each exit (e.g.
             `model.exit_macs`).
         rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
@@ -209,8 +212,7 @@ def calibrate_from_outputs(
             f"options among {list(SEARCH_OPTIONS)}",
             sorted(unknown),
         )
-    if num_classes is None:
-        num_classes = int(np.asarray(exit_outputs[-1]).shape[1])
+    num_classes = output_classes(exit_outputs, num_classes)
     S, R = exit_tables(exit_outputs, y, rule, num_classes)
     costs = np.asarray(exit_costs, dtype="float64").reshape(-1)
     S, R, costs = check_tables(S, R, costs)
@@ -293,7 +295,11 @@ def calibrate_thresholds(
     Args:
         model: An `EarlyExitModel`.
         validation_data: A tuple `(x, y)` of arrays, or a `tf.data.Dataset`
-            of `(x, y)` batches (read once).
+            of `(x, y)` batches (read once): finite inputs of the model's
+            input shape, labels that are class ids in `[0, num_classes)`
+            (one-hot rows are converted), at least one sample. Other data
+            raises a `ValueError` naming `validation_data` before the model
+            runs.
         rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
         min_accuracy: Optional float in [0, 1), the accuracy floor.
         max_macs: Optional positive float, the expected-MACs budget.
@@ -361,7 +367,12 @@ def calibrate_thresholds(
                 "Thresholds change the MACs, not the files or the arena: "
                 "choose a smaller network (or search with these budgets)."
             )
-    x, y = dataset_arrays(validation_data, "validation_data")
+    # Checked before the model runs: inputs of its shape, finite, class ids
+    # in [0, num_classes) (one-hot rows converted).
+    x, y = labelled_data(
+        validation_data, model.inputs[0].shape, model.num_classes,
+        "validation_data",
+    )
     outputs = model.predict_exits(x, batch_size=batch_size)
     result = calibrate_from_outputs(
         outputs,

@@ -15,6 +15,7 @@ import numpy as np
 from keras_nachos import rules as rules_module
 from keras_nachos.calibration.exit_tables import exit_scores
 from keras_nachos.calibration.exit_tables import exit_tables
+from keras_nachos.calibration.exit_tables import output_classes
 from keras_nachos.errors import invalid_value
 
 
@@ -29,6 +30,11 @@ def check_tables(S, R, costs):
             f"a table of shape (n, B) = {(S.shape[0], S.shape[1] + 1)} for "
             f"exit scores S of shape {S.shape}",
             R.shape,
+        )
+    if np.isnan(S).any():
+        raise invalid_value(
+            "S", "exit scores that are numbers (no NaN: an exit whose "
+            "outputs hold NaN)", int(np.isnan(S).sum()),
         )
     if costs.shape[0] != R.shape[1] or not np.all(np.isfinite(costs)) or (
         np.any(costs < 0)
@@ -197,8 +203,7 @@ def exit_indices(exit_outputs, rule="max_probability", thresholds=None,
         final exit).
     """
     rule = rules_module.get(rule)
-    if num_classes is None:
-        num_classes = int(np.asarray(exit_outputs[-1]).shape[1])
+    num_classes = output_classes(exit_outputs, num_classes)
     thresholds = rule.validate_thresholds(
         thresholds, len(exit_outputs) - 1, num_classes
     )
@@ -236,8 +241,7 @@ def evaluate_exit_outputs(
     (1.0, 2.0, [0.5, 0.5])
     """
     rule = rules_module.get(rule)
-    if num_classes is None:
-        num_classes = int(np.asarray(exit_outputs[-1]).shape[1])
+    num_classes = output_classes(exit_outputs, num_classes)
     thresholds = rule.validate_thresholds(
         thresholds, len(exit_outputs) - 1, num_classes
     )

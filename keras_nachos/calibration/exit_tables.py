@@ -13,6 +13,8 @@ threshold setting is evaluated without running the network again.
 import numpy as np
 
 from keras_nachos import rules as rules_module
+from keras_nachos.data_utils import check_labels
+from keras_nachos.data_utils import nonfinite_samples
 from keras_nachos.errors import invalid_value
 
 
@@ -34,17 +36,11 @@ def to_rule_thresholds(rule, score_thresholds):
     return rules_module.get(rule).rule_threshold(score_thresholds)
 
 
-def labels_of(y, n):
-    """Integer labels `(n,)` from `y` (class ids or one-hot rows)."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        y = y.argmax(axis=1)
-    y = y.reshape(-1)
-    if y.shape[0] != n:
-        raise invalid_value(
-            "y", f"{n} labels, one per sample of the exit outputs", y.shape
-        )
-    return y
+def labels_of(y, n, num_classes=None):
+    """Class ids `(n,)` from `y` (class ids or one-hot rows), checked:
+    integer-valued, in `[0, num_classes)`, one per sample of the exit
+    outputs (`data_utils.check_labels`)."""
+    return check_labels(y, num_classes, n, "y", "labels")
 
 
 def exit_tables(exit_outputs, y, rule, num_classes):
@@ -54,7 +50,9 @@ def exit_tables(exit_outputs, y, rule, num_classes):
         exit_outputs: List of `B` arrays `(n, num_classes [+ 1])`, one per
             exit in order (the last is the final exit), as returned by
             `EarlyExitModel.predict_exits`.
-        y: Integer labels `(n,)` (or one-hot `(n, num_classes)`).
+        y: Class ids `(n,)` in `[0, num_classes)` (or one-hot rows
+            `(n, num_classes)`, converted); others raise a `ValueError`
+            naming `y`.
         rule: An `ExitRule` or its name. Stateful rules (the cascade rule)
             are scored exit after exit with their carry, exactly as the
             staged runner scores them.
@@ -75,12 +73,39 @@ def exit_tables(exit_outputs, y, rule, num_classes):
     ([0.9, 0.6], [[True, False], [False, True]])
     """
     outputs = _check_outputs(exit_outputs, num_classes)
-    y = labels_of(y, outputs[0].shape[0])
+    y = labels_of(y, outputs[0].shape[0], num_classes)
     R = np.stack([o[:, :num_classes].argmax(axis=1) == y for o in outputs], 1)
     return exit_scores(outputs, rule, num_classes), R
 
 
+def output_classes(exit_outputs, num_classes=None):
+    """`num_classes`, or the final exit's column count when it is `None`;
+    a `ValueError` naming `exit_outputs` when they are no list of 2-D
+    arrays."""
+    if isinstance(exit_outputs, (str, bytes, dict)) or not hasattr(
+            exit_outputs, "__len__"):
+        raise invalid_value(
+            "exit_outputs", "a list of at least 2 exit outputs (arrays "
+            "(n, num_classes [+ 1]), as `predict_exits` returns)",
+            type(exit_outputs).__name__,
+        )
+    if len(exit_outputs) < 2:
+        raise invalid_value(
+            "exit_outputs", "a list of at least 2 exit outputs",
+            len(exit_outputs),
+        )
+    if num_classes is not None:
+        return num_classes
+    final = np.asarray(exit_outputs[-1])
+    if final.ndim != 2:
+        raise invalid_value(
+            "exit_outputs", "2-D arrays (n, num_classes [+ 1])", final.shape
+        )
+    return int(final.shape[1])
+
+
 def _check_outputs(exit_outputs, num_classes):
+    output_classes(exit_outputs, num_classes)
     outputs = [np.asarray(o) for o in exit_outputs]
     if len(outputs) < 2:
         raise invalid_value(
@@ -99,6 +124,17 @@ def _check_outputs(exit_outputs, num_classes):
             f"(exits {bad} are not)",
             [o.shape for o in outputs],
         )
+    for i, o in enumerate(outputs):
+        bad = nonfinite_samples(o) if np.issubdtype(
+            o.dtype, np.number) else np.ones(n, bool)
+        if bad is not None and bad.any():
+            raise invalid_value(
+                "exit_outputs",
+                f"finite numbers (exit {i}'s outputs of {int(bad.sum())} of "
+                f"{n} samples are not, the first at index "
+                f"{int(np.flatnonzero(bad)[0])})",
+                [o.shape for o in outputs],
+            )
     return outputs
 
 

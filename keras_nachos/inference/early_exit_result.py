@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_nachos.data_utils import check_labels
+
 
 @dataclasses.dataclass
 class EarlyExitResult:
@@ -50,8 +52,20 @@ class EarlyExitResult:
         return self.expected_macs / self.backbone_macs
 
     def accuracy(self, y):
-        """Accuracy of `predictions` against labels `y`."""
-        y = np.asarray(y).reshape(-1)
+        """Accuracy of `predictions` against labels `y`.
+
+        Args:
+            y: Class ids in `[0, num_classes)`, one per prediction (or
+                one-hot rows, converted; see `data_utils.check_labels`).
+
+        Returns:
+            Float, the share of correct predictions.
+        """
+        probabilities = np.asarray(self.probabilities)
+        num_classes = (
+            int(probabilities.shape[-1]) if probabilities.ndim == 2 else None
+        )
+        y = check_labels(y, num_classes, len(self.predictions))
         return float(np.mean(self.predictions == y))
 
     def __repr__(self):

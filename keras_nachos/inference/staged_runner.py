@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_nachos.data_utils import check_inputs
+
 
 class StagedRunner:
     """Runs an EarlyExitModel stage by stage, forwarding only pending samples.
@@ -98,6 +100,14 @@ class StagedRunner:
         Returns:
             `(predictions, exit_indices, probabilities)`.
         """
+        check_inputs(x, self.stage_models[0].inputs[0].shape)
+        return self.run_checked(
+            x, rule, thresholds, batch_size, verbose, block_batches
+        )
+
+    def run_checked(self, x, rule, thresholds, batch_size=256, verbose=0,
+                    block_batches=16):
+        """`run` on inputs checked already (`data_utils.check_inputs`)."""
         total = None if isinstance(x, tf.data.Dataset) else int(len(x))
         progbar = keras.utils.Progbar(total, verbose=verbose) if verbose else None
         if not isinstance(x, tf.data.Dataset) and not tf.is_tensor(x):

@@ -10,8 +10,11 @@ import numpy as np
 
 from keras_nachos import rules as rules_module
 from keras_nachos.data_utils import check_batch_size
+from keras_nachos.data_utils import check_data
 from keras_nachos.data_utils import check_inputs
-from keras_nachos.data_utils import inputs_and_labels
+from keras_nachos.data_utils import is_array_like
+from keras_nachos.data_utils import is_dataset
+from keras_nachos.data_utils import labelled_data
 from keras_nachos.inference import EarlyExitResult
 from keras_nachos.inference import StagedRunner
 
@@ -28,6 +31,24 @@ class EarlyExitInference:
     def _check_inputs(self, x, argument="x"):
         check_inputs(x, self.backbone.inputs[0].shape, argument)
 
+    def _check_data(self, x, y, x_argument="x", y_argument="y"):
+        """`(x, class ids)` from arrays or a dataset of `(x, y)` batches
+        (read once), checked against the model (`data_utils.check_data`)."""
+        shape = self.backbone.inputs[0].shape
+        if is_dataset(x):
+            check_inputs(x, shape, x_argument)  # its spec, before reading it
+            return labelled_data(x, shape, self.num_classes, x_argument)
+        return check_data(x, y, shape, self.num_classes, x_argument,
+                          y_argument)
+
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, its inputs checked first: an array or a
+        dataset of the model's input shape, finite values
+        (`data_utils.check_inputs`); other inputs go to Keras as they are."""
+        if is_array_like(x) or is_dataset(x):
+            self._check_inputs(x)
+        return super().predict(x, *args, **kwargs)
+
     def predict_exits(self, x, batch_size=256, verbose=0):
         """Runs every exit on every sample.
 
@@ -42,7 +63,8 @@ class EarlyExitInference:
         """
         self._check_inputs(x)
         check_batch_size(batch_size)
-        outputs = self.predict(x, batch_size=batch_size, verbose=verbose)
+        # Keras' own predict: the inputs are checked already.
+        outputs = super().predict(x, batch_size=batch_size, verbose=verbose)
         return [np.asarray(outputs[n]) for n in self.exit_names]
 
     def _rule_and_thresholds(self, rule, thresholds):
@@ -89,7 +111,7 @@ class EarlyExitInference:
         check_batch_size(batch_size)
         self._check_inputs(x)
         runner = self._get_runner()
-        predictions, exit_indices, probabilities = runner.run(
+        predictions, exit_indices, probabilities = runner.run_checked(
             x, rule, thresholds, batch_size=batch_size, verbose=verbose
         )
         costs = np.asarray(self.exit_macs, dtype="int64")
@@ -120,8 +142,10 @@ class EarlyExitInference:
         ones `predict_early_exit` takes.
 
         Args:
-            x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches.
-            y: Integer labels when `x` is an array.
+            x: Array of inputs, or a `tf.data.Dataset` of `(x, y)` batches
+                (read once).
+            y: Labels when `x` is an array: class ids in
+                `[0, num_classes)`, or one-hot rows (converted).
             thresholds: One per early exit (or held by the rule).
             rule: An `ExitRule` or its name. Defaults to `"max_probability"`.
             batch_size: Integer. Defaults to `256`.
@@ -136,7 +160,7 @@ class EarlyExitInference:
 
         rule, thresholds = self._rule_and_thresholds(rule, thresholds)
         check_batch_size(batch_size)
-        x, y = inputs_and_labels(x, y)
+        x, y = self._check_data(x, y)
         outputs = self.predict_exits(x, batch_size=batch_size)
         evaluation = evaluate_exit_outputs(
             outputs, y, self.exit_macs, rule, thresholds, self.num_classes

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_nachos.data_utils import check_fit_arguments
 from keras_nachos.errors import invalid_value
 from keras_nachos.training.exit_losses import as_loss
 from keras_nachos.training.exit_weights import ExitWeightSchedule
@@ -203,9 +204,42 @@ class EarlyExitTrainer:
             x, labels, probabilities, sample_weight=sample_weight
         )
 
+    def label_format(self):
+        """What the compiled losses take as labels: `"class_ids"` (sparse
+        losses, `NachosLoss`), `"one_hot"` (categorical losses) or `None`
+        (a loss of unknown targets: labels are passed on unchecked)."""
+        state = self._training_state
+        if state.multi_exit_loss is not None:
+            return getattr(state.multi_exit_loss, "label_format", None)
+        if state.exit_losses is None:
+            return "class_ids"  # not compiled: Keras refuses to train
+        formats = {
+            _loss_label_format(loss)
+            for loss, trained in zip(state.exit_losses, self.trained_exits)
+            if trained
+        }
+        return formats.pop() if len(formats) == 1 else None
+
+    def _check_fit_data(self, arguments):
+        check_fit_arguments(
+            arguments, self.inputs[0].shape, self.num_classes,
+            self.label_format(),
+        )
+
     def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, its data checked first.
+
+        Arrays (`x`, `validation_data`) must be finite inputs of the model's
+        input shape with one label each: class ids in `[0, num_classes)`
+        (one-hot rows are converted) for the sparse losses and `NachosLoss`,
+        one-hot rows for a categorical loss (see
+        `data_utils.check_fit_arguments`); a dataset is checked by its
+        element spec. Refused data raises a `ValueError` naming the argument
+        before any training.
+        """
         bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
         arguments = bound.arguments
+        self._check_fit_data(arguments)
         callbacks = list(arguments.get("callbacks") or [])
         if self._training_state.schedule is not None and not any(
             isinstance(c, ExitWeightScheduler) for c in callbacks
@@ -224,6 +258,19 @@ class EarlyExitTrainer:
         arguments.pop("self")
         self._build_optimizer()
         return super().fit(**arguments)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, its data checked first as `fit`'s."""
+        bound = inspect.signature(keras.Model.evaluate).bind(
+            self, *args, **kwargs
+        )
+        arguments = bound.arguments
+        extra = arguments.pop("kwargs", {})
+        if not extra.get("_use_cached_eval_dataset"):
+            # (`fit` evaluates its validation data, checked already, so.)
+            self._check_fit_data(arguments)
+        arguments.pop("self")
+        return super().evaluate(**arguments, **extra)
 
     def _build_optimizer(self):
         """Builds the optimizer on the trainable variables before the first
@@ -261,6 +308,21 @@ class EarlyExitTrainer:
     def compiled_metrics_containers(self):
         """Keras' metric containers of this model (without the loss trackers)."""
         return super().metrics
+
+
+def _loss_label_format(loss):
+    """`"class_ids"`, `"one_hot"` or `None` for a compiled exit loss."""
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return "class_ids"
+    if isinstance(loss, (keras.losses.CategoricalCrossentropy,
+                         keras.losses.CategoricalFocalCrossentropy)):
+        return "one_hot"
+    name = getattr(getattr(loss, "fn", None), "__name__", None)
+    return {
+        "sparse_categorical_crossentropy": "class_ids",
+        "categorical_crossentropy": "one_hot",
+        "categorical_focal_crossentropy": "one_hot",
+    }.get(name)
 
 
 def _copy(obj):

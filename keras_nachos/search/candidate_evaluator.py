@@ -13,8 +13,10 @@ from keras_nachos import rules as rules_module
 from keras_nachos.calibration import calibrate_from_outputs
 from keras_nachos.calibration import evaluate_exit_outputs
 from keras_nachos.calibration import guarantee as guarantee_module
+from keras_nachos.checks import check_int
 from keras_nachos.constraints import check_device_budget
 from keras_nachos.constraints import device_budget_excess
+from keras_nachos.data_utils import labelled_data
 from keras_nachos.search.records import candidate_key
 from keras_nachos.training import NachosLoss
 
@@ -83,10 +85,18 @@ class CandidateEvaluator:
     within `max_macs`, or the least violating one), in the genes mode they are
     the candidate's threshold genes.
 
+    The data is checked once, when the evaluator is made, against the space
+    (`data_utils.labelled_data`: finite images of its input shape, labels
+    that are class ids in `[0, num_classes)` with one-hot rows converted,
+    one per image, at least one): a data error raises a `ValueError` naming
+    `train_data` or `validation_data`, it is no failed candidate.
+
     Args:
         space: The `SearchSpace`.
-        train_data: Tuple `(x, y)` of training arrays.
-        validation_data: Tuple `(x, y)` of validation arrays.
+        train_data: Tuple `(x, y)` of training arrays (or a
+            `tf.data.Dataset` of `(x, y)` batches, read once).
+        validation_data: Tuple `(x, y)` of validation arrays (or a dataset,
+            likewise).
         min_accuracy: Float, the accuracy floor `A_min`.
         max_macs: Float, the expected-MACs budget `M_max`.
         epochs: Integer, training epochs per candidate. Defaults to `1`.
@@ -139,12 +149,17 @@ class CandidateEvaluator:
         floor_confidence=None,
     ):
         self.space = space
-        self.train_data = train_data
-        self.validation_data = validation_data
+        shape = (None,) + tuple(space.input_shape)
+        self.train_data = labelled_data(
+            train_data, shape, space.num_classes, "train_data"
+        )
+        self.validation_data = labelled_data(
+            validation_data, shape, space.num_classes, "validation_data"
+        )
         self.min_accuracy = float(min_accuracy)
         self.max_macs = float(max_macs)
-        self.epochs = epochs
-        self.batch_size = batch_size
+        self.epochs = check_int("epochs", epochs, min_value=1)
+        self.batch_size = check_int("batch_size", batch_size, min_value=1)
         self.learning_rate = learning_rate
         self.rule = rules_module.get(rule or default_rule(space))
         self.loss_options = dict(loss_options or {})

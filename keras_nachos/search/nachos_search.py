@@ -6,6 +6,8 @@ import keras_tuner as kt
 from keras_tuner.engine import trial as trial_module
 
 from keras_nachos.checks import check_int
+from keras_nachos.data_utils import check_data
+from keras_nachos.data_utils import labelled_data
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.search.cached_evaluation import CachedEvaluation
@@ -230,6 +232,14 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                trial_callbacks=None):
         """Runs the search.
 
+        The data is checked once, before the first trial, against the
+        search space: finite images of its `input_shape`, labels that are
+        class ids in `[0, num_classes)` (one-hot rows are converted), one
+        per image, at least one sample; `epochs` and `batch_size` positive
+        integers. Anything else raises a `ValueError` naming the argument
+        (`x`, `y`, `validation_data`, `epochs`, ...) before any trial runs:
+        a data error is the caller's, not a failed trial.
+
         Args:
             x, y: Training arrays (the candidates' training split). Not
                 needed with an `evaluation` given to the constructor.
@@ -253,6 +263,12 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
             raise invalid_value(
                 "validation_data", "a tuple (x_val, y_val)", validation_data
             )
+        setting_checks.check_epochs(epochs)
+        setting_checks.check_batch_size(batch_size)
+        makes_evaluation = self.evaluation is None or getattr(
+            self, "_built_evaluation", False)
+        if makes_evaluation:
+            train, validation = self._checked_data(x, y, validation_data)
         if finetune_epochs is not None:
             if self.supernet is None:
                 raise invalid_value(
@@ -267,9 +283,9 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                     "trial_callbacks", "a list of SearchCallback",
                     trial_callbacks,
                 )
-        if self.evaluation is None or getattr(self, "_built_evaluation", False):
+        if makes_evaluation:
             self.evaluator = self._make_evaluator(
-                x, y, validation_data, epochs, batch_size, verbose)
+                train, validation, epochs, batch_size, verbose)
             self.evaluation = CachedEvaluation(self.evaluator)
             self._built_evaluation = True
         self._finetune_epochs = epochs if finetune_epochs is None else finetune_epochs
@@ -290,7 +306,18 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
                 self.max_macs, display=self.display,
             )
 
-    def _make_evaluator(self, x, y, validation_data, epochs, batch_size,
+    def _checked_data(self, x, y, validation_data):
+        """The training and validation data, checked against the space
+        (`data_utils.check_data`); their labels as class ids."""
+        space = self.search_space
+        shape = (None,) + tuple(space.input_shape)
+        train = check_data(x, y, shape, space.num_classes, "x", "y")
+        validation = labelled_data(
+            validation_data, shape, space.num_classes, "validation_data"
+        )
+        return train, validation
+
+    def _make_evaluator(self, train, validation, epochs, batch_size,
                         verbose):
         options = dict(
             epochs=epochs,
@@ -303,11 +330,11 @@ class NachosSearch(kt.engine.base_tuner.BaseTuner):
         )
         if self.supernet is None:
             return CandidateEvaluator(
-                self.search_space, (x, y), tuple(validation_data),
+                self.search_space, train, validation,
                 self.min_accuracy, self.max_macs, **options,
             )
         return InheritedEvaluator(
-            self.supernet, (x, y), tuple(validation_data),
+            self.supernet, train, validation,
             self.min_accuracy, self.max_macs, **options,
         )
 

@@ -1,6 +1,8 @@
 """The joint search space: backbone blocks, exit placement and head designs."""
 
 import copy
+import difflib
+import math
 
 import keras
 import keras_tuner as kt
@@ -10,6 +12,9 @@ from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_choice
 from keras_nachos.checks import check_int
 from keras_nachos.checks import check_ints
+from keras_nachos.checks import is_integer
+from keras_nachos.checks import is_real
+from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.models import EarlyExitModel
 from keras_nachos.search.blocks import BN_MOMENTUM
@@ -165,6 +170,106 @@ class SearchSpace:
     def _value(self, values, name, default):
         return values.get(name, default)
 
+    def decisions(self):
+        """Every key a candidate's values may hold, and what it allows.
+
+        The hyperparameters, and the decisions with a single choice (not
+        hyperparameters, but a candidate may name them with that choice).
+
+        Returns:
+            Dict from key to a list of the values allowed (a choice),
+            `bool` (an exit bit) or `float` (a threshold gene in [0, 1]).
+        """
+        out = {}
+        if self.resolutions:
+            out["resolution"] = list(self.resolutions)
+        out["stem_filters"] = list(self.stem_filters)
+        for s in range(1, self.num_stages + 1):
+            out[f"stage_{s}_depth"] = list(self.depths)
+            out[f"stage_{s}_width"] = list(self.stage_widths[s - 1])
+            out[f"stage_{s}_kernel"] = list(self.kernel_sizes)
+            out[f"stage_{s}_expansion"] = list(self.expansion_ratios)
+            out[f"stage_{s}_block"] = list(self.block_types)
+        for s in self.exit_positions:
+            out[f"exit_{s}"] = bool
+            out[f"exit_{s}_head"] = list(self.head_types)
+            out[f"exit_{s}_head_width"] = list(self.head_widths)
+            if self.threshold_mode == "genes":
+                out[f"exit_{s}_threshold"] = float
+        return out
+
+    def required_keys(self, values):
+        """The keys `build` cannot default: each stage's depth, kernel and
+        expansion, and the threshold gene of each enabled exit."""
+        keys = [
+            f"stage_{s}_{d}" for s in range(1, self.num_stages + 1)
+            for d in ("depth", "kernel", "expansion")
+        ]
+        if self.threshold_mode == "genes":
+            keys += [
+                f"exit_{s}_threshold" for s in self.exit_positions
+                if values.get(f"exit_{s}")
+            ]
+        return keys
+
+    def check_values(self, values, argument="values"):
+        """Checks a candidate's values before anything is built.
+
+        Every key must be one of the space's decisions (`decisions`; a
+        misspelt key is refused, with the closest known key), every value
+        one of its choices, of its type (integers, not floats or booleans;
+        exit bits `True` or `False`; threshold genes floats in [0, 1]), and
+        the keys `build` needs must be there (`required_keys`). Keras
+        Tuner's own `tuner/...` entries are let through.
+
+        Args:
+            values: Dict of values, or `keras_tuner.HyperParameters`.
+            argument: Name of the argument, for the error message.
+
+        Returns:
+            The values as a dict (a copy).
+
+        Raises:
+            TypeError: `values` is no dict.
+            ValueError: naming `argument`, the key and the values allowed.
+        """
+        if isinstance(values, kt.HyperParameters):
+            values = values.values
+        if not isinstance(values, dict):
+            raise invalid_type(
+                argument, "a dict of the space's values (as "
+                "`space.random_values()` gives)", values,
+            )
+        decisions = self.decisions()
+        for key, value in values.items():
+            if str(key).startswith("tuner/"):
+                continue  # Keras Tuner's own bookkeeping (Hyperband's)
+            allowed = decisions.get(key)
+            if allowed is None:
+                close = difflib.get_close_matches(str(key), list(decisions), 1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                raise invalid_value(
+                    argument,
+                    f"keys among the space's decisions {sorted(decisions)} "
+                    f"(`{key}` is not one of them{hint})",
+                    {key: value},
+                )
+            if not _allowed(value, allowed):
+                raise invalid_value(
+                    argument, f"`{key}` {_describe(allowed)}", {key: value}
+                )
+        missing = [k for k in self.required_keys(values) if k not in values]
+        if missing:
+            raise invalid_value(
+                argument,
+                "a value for every decision the candidate cannot default: "
+                + ", ".join(
+                    f"`{k}` {_describe(decisions[k])}" for k in missing
+                ) + " missing",
+                sorted(values),
+            )
+        return dict(values)
+
     def repair(self, values):
         """Makes a candidate valid and canonical.
 
@@ -206,11 +311,11 @@ class SearchSpace:
         """Decodes a candidate (dict or `HyperParameters`) to an EarlyExitModel.
 
         Raises:
-            ValueError: for a candidate without an early exit (call `repair`
-                first).
+            ValueError: for values that are not the space's (`check_values`,
+                before anything is built), or a candidate without an early
+                exit (call `repair` first).
         """
-        if isinstance(values, kt.HyperParameters):
-            values = values.values
+        values = self.check_values(values)
         if not self.is_valid(values):
             raise invalid_value(
                 "values",
@@ -299,3 +404,22 @@ class SearchSpace:
     @classmethod
     def from_config(cls, config):
         return cls(**copy.deepcopy(config))
+
+
+def _allowed(value, allowed):
+    """Whether `value` is one of a decision's values, of its type."""
+    if allowed is bool:
+        return isinstance(value, (bool, np.bool_))
+    if allowed is float:
+        return is_real(value) and math.isfinite(value) and 0.0 <= value <= 1.0
+    if all(isinstance(a, str) for a in allowed):
+        return isinstance(value, str) and value in allowed
+    return is_integer(value) and value in allowed
+
+
+def _describe(allowed):
+    if allowed is bool:
+        return "True or False"
+    if allowed is float:
+        return "a float in [0, 1]"
+    return f"one of {allowed}"

@@ -107,6 +107,9 @@ class NachosLoss(MultiExitLoss):
         support_weight: `w_g`. Defaults to `1.0`.
     """
 
+    # Its targets are class ids (`fit` converts one-hot rows).
+    label_format = "class_ids"
+
     def __init__(
         self,
         max_macs=None,

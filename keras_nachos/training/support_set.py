@@ -5,24 +5,36 @@ import numpy as np
 
 from keras_nachos.checks import check_float
 from keras_nachos.checks import check_int
+from keras_nachos.data_utils import check_data
+from keras_nachos.data_utils import check_finite
+from keras_nachos.data_utils import check_labels
 from keras_nachos.data_utils import dataset_arrays
+from keras_nachos.errors import invalid_type
 
 
 def split_support_set(x, y, fraction=0.1, seed=0):
     """Splits off a class-balanced support set.
 
     Args:
-        x: Array of inputs.
-        y: Array of integer labels.
+        x: Array of inputs (finite numbers).
+        y: Class ids, one per input (integers >= 0; one-hot rows are
+            converted).
         fraction: Float in (0, 1), share of each class that goes to the
             support set. Defaults to `0.1`.
         seed: Integer seed.
 
     Returns:
-        `((x_train, y_train), (x_support, y_support))`.
+        `((x_train, y_train), (x_support, y_support))`, labels as class ids.
     """
     check_float("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
-    y = np.asarray(y).reshape(-1)
+    try:
+        x = np.asarray(x)
+    except (TypeError, ValueError):
+        raise invalid_type("x", "an array of inputs", x) from None
+    if x.ndim == 0 or not np.issubdtype(x.dtype, np.number):
+        raise invalid_type("x", "an array of numeric inputs", x)
+    y = check_labels(y, None, len(x))
+    check_finite(x)
     rng = np.random.default_rng(seed)
     support = []
     for k in np.unique(y):
@@ -56,6 +68,16 @@ class SupportSetCallback(keras.callbacks.Callback):
         self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, min_value=0)
         self.batch_size = check_int("batch_size", batch_size, min_value=1)
         self.history = []
+
+    def set_model(self, model):
+        """Binds the model and checks the support data against it (before
+        `fit` trains: inputs of its shape, class ids of its classes)."""
+        self.x, self.y = check_data(
+            self.x, self.y, model.inputs[0].shape, model.num_classes,
+            "support_data", "support_data", "inputs (the pair's first item)",
+            "labels (the pair's second item)",
+        )
+        super().set_model(model)
 
     def support_accuracy(self):
         """Returns `A` with shape `(num_classes, num_early_exits)`."""

@@ -211,3 +211,72 @@ def test_device_budgets_refuse_a_model_before_it_runs(monkeypatch):
         model, toy_data(64), max_ram_bytes=costs.ram_bytes,
         max_flash_bytes=costs.flash_bytes)
     assert len(result.thresholds) == 2
+
+
+def _bad_labels(y, num_classes):
+    """One row per class of bad labels: `(labels, what the error says)`."""
+    first = y == y[0]
+    return [
+        (np.where(first, num_classes + 2, y),
+         rf"Received: y=\[{num_classes + 2}\]"),
+        (np.where(first, -1, y), r"Received: y=\[-1\]"),
+        (np.full_like(y, num_classes),
+         rf"{len(y)} of {len(y)} are outside.*Received: y=\[{num_classes}\]"),
+        (y[:-1], rf"{len(y)} labels, one per sample"),
+        (np.where(first, 0.5, y), "not whole numbers"),
+        (np.where(first, np.nan, y), "NaN or infinite"),
+        (np.full((len(y), num_classes), 1 / num_classes), "one-hot rows"),
+    ]
+
+
+def test_calibrate_from_outputs_checks_labels_and_outputs():
+    # Before: labels out of range were counted as errors, and a
+    # FloorGuarantee was returned at accuracy 0.0.
+    outputs, y = synthetic_outputs(n=300, seed=1)
+    for labels, message in _bad_labels(y, NUM_CLASSES):
+        for guarantee in ({}, {"min_accuracy": 0.5, "floor_confidence": 0.9}):
+            with pytest.raises(ValueError,
+                               match=r"argument `y`\. Expected .*" + message):
+                _calibrate(outputs, labels, **guarantee)
+    nan = [o.copy() for o in outputs]
+    nan[1][4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"argument `exit_outputs`.*finite "
+                       r"numbers \(exit 1's outputs of 1 of 300 samples.*index 4"):
+        _calibrate(nan, y)
+    assert_invalid("exit_outputs", _calibrate, outputs[0], y)
+    one_hot = _calibrate(outputs, np.eye(NUM_CLASSES)[y], min_accuracy=0.8)
+    assert one_hot.thresholds == _calibrate(outputs, y, min_accuracy=0.8).thresholds
+
+
+def test_calibrate_thresholds_checks_its_data_before_the_model_runs(
+    shared_trained_model, monkeypatch
+):
+    import tensorflow as tf
+
+    model, x, y = shared_trained_model
+    ran = []
+    monkeypatch.setattr(type(model), "predict_exits",
+                        lambda self, *a, **k: ran.append(1))
+    nan = x.copy()
+    nan[3, 5, 5, 0] = np.inf
+    cases = [((x, labels), message) for labels, message in _bad_labels(y, 4)
+             if len(labels) == len(y)]
+    cases += [
+        ((x, y[:-1]), "one label per sample"),
+        ((nan, y), r"inputs \(the pair's first item\) that are finite numbers"),
+        ((x[:, :8], y), r"\(n, 16, 16, 1\)"),
+        ((x[:0], y[:0]), "at least one sample"),
+        (tf.data.Dataset.from_tensor_slices((x, y + 4)).batch(32),
+         r"labels \(the second item of its batches\)"),
+    ]
+    for data, message in cases:
+        message = message.replace("Received: y=", "Received: validation_data=")
+        for options in ({}, {"min_accuracy": 0.3, "floor_confidence": 0.9}):
+            with pytest.raises(ValueError, match=r"argument `validation_data`"
+                               r"\. Expected .*" + message):
+                calibration.calibrate_thresholds(model, data, **options)
+    assert ran == []
+    monkeypatch.undo()
+    one_hot = calibration.calibrate_thresholds(model, (x, np.eye(4)[y]))
+    assert one_hot.thresholds == calibration.calibrate_thresholds(
+        model, (x, y)).thresholds

@@ -81,3 +81,32 @@ def test_check_floor_confidence():
     for bad in (0, 1, 1.0, True, "0.9", float("nan")):
         with pytest.raises(ValueError, match="argument `floor_confidence`"):
             guarantee.check_floor_confidence(bad)
+
+
+def test_a_large_population_gives_scipys_tail_in_time_independent_of_its_size():
+    from scipy import stats
+
+    n = 2000
+    bad = np.array([0, 3, 40, 150, 199, 200, 201, 600, 2000])
+    m = guarantee.LARGE_POPULATION  # computed here, SciPy still exact
+    for alpha in (0.01, 0.1, 0.3):
+        t = guarantee._violating_count(alpha, m)
+        np.testing.assert_allclose(
+            guarantee.hypergeometric_cdf(bad, n + m, bad + t, n),
+            stats.hypergeom.cdf(bad, n + m, bad + t, n), rtol=1e-7, atol=1e-300,
+        )
+    # new_data_size=10**12 took about 0.14 s a p-value (minutes for one
+    # calibration) for the answers of a smaller size, or of none.
+    for huge in (10**12, 10**15):
+        for alpha, confidence in [(0.1, 0.9), (0.005, 0.95)]:
+            assert guarantee.min_testing_samples(alpha, confidence, huge) == (
+                guarantee.min_testing_samples(alpha, confidence, 10**7)
+            ) == guarantee.min_testing_samples(alpha, confidence)
+        for bad_count, size in [(0, 300), (12, 300), (150, 2000)]:
+            assert guarantee.risk_upper_bound(bad_count, size, 0.9, huge) == (
+                pytest.approx(guarantee.risk_upper_bound(bad_count, size, 0.9),
+                              abs=1e-6))
+        np.testing.assert_allclose(
+            guarantee.risk_p_values(bad, n, 0.1, huge),
+            guarantee.risk_p_values(bad, n, 0.1), rtol=1e-5, atol=1e-300,
+        )

@@ -192,3 +192,30 @@ def test_settings_outcomes_by_hand():
     np.testing.assert_allclose(cost, [3.0, 5 / 3, 1.0])
     empty = guaranteed_calibration.settings_outcomes(S, R, costs, np.zeros((0, 1)))
     assert [len(a) for a in empty] == [0, 0, 0]
+
+
+def test_a_huge_new_data_size_gives_the_answer_of_a_large_one():
+    # Before: new_data_size=10**12 took about 200 s for this answer.
+    outputs, y = synthetic_outputs(n=3000, seed=2)
+    large, huge = (
+        _calibrate(outputs, y, min_accuracy=0.9, floor_confidence=0.9,
+                   new_data_size=m)
+        for m in (10**7, 10**12)
+    )
+    assert huge.thresholds == large.thresholds
+    assert huge.guarantee.certified_points == large.guarantee.certified_points
+    assert huge.guarantee.accuracy_lower_bound == pytest.approx(
+        large.guarantee.accuracy_lower_bound, abs=1e-5)
+    assert huge.guarantee.new_data_size == 10**12
+
+
+def test_no_floor_guarantee_for_labels_out_of_range():
+    # Before: every label equal to num_classes gave a FloorGuarantee at
+    # accuracy 0.0.
+    outputs, y = synthetic_outputs(n=400, seed=3)
+    for labels in (np.full_like(y, NUM_CLASSES), np.where(y == 0, -1, y)):
+        for options in ({"min_accuracy": 0.5}, {"max_accuracy_drop": 0.05}):
+            with pytest.raises(ValueError, match=r"argument `y`.*class ids in "
+                               r"\[0, 10\)"):
+                _calibrate(outputs, labels, floor_confidence=0.9,
+                           raise_if_infeasible=False, **options)

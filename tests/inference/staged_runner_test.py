@@ -59,3 +59,20 @@ def test_cascade_early_exit_equals_rule_on_all_exits():
         x, thresholds, rule="cascade_confidence", batch_size=16
     )
     np.testing.assert_array_equal(result.exit_indices, expected)
+
+
+def test_run_checks_its_inputs(trained):
+    from keras_nachos import rules as exit_rules
+    from keras_nachos.inference import StagedRunner
+
+    model, x, _ = trained
+    runner = StagedRunner(model)
+    bad = x[:4].copy()
+    bad[1, 2, 2, 0] = np.nan
+    for inputs, message in [
+        (bad, r"finite numbers: 1 of 4 samples.*Received: x=\[nan\]"),
+        (x[:4, :8], r"shape \(n, 16, 16, 1\)"),
+    ]:
+        with pytest.raises(ValueError, match=r"argument `x`.*" + message):
+            runner.run(inputs, exit_rules.get("max_probability"),
+                       np.array([0.5, 0.5]))

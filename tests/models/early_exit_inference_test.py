@@ -75,3 +75,57 @@ def test_bad_evaluation_labels(model):
         model.evaluate_early_exit(x, y[:5], [0.5, 0.5])
     with pytest.raises(ValueError, match="argument `y`"):
         model.evaluate_early_exit(x, None, [0.5, 0.5])
+
+
+def test_every_prediction_door_refuses_non_finite_inputs(model, monkeypatch):
+    # Before: NaN images predicted a class.
+    import keras
+
+    from keras_nachos.inference import StagedRunner
+
+    ran = []
+    monkeypatch.setattr(keras.Model, "predict", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(StagedRunner, "run_checked",
+                        lambda *a, **k: ran.append(a))
+    x, y = toy_data(8)
+    for value in (np.nan, np.inf):
+        bad = x.copy()
+        bad[5, 0, 0, 0] = value
+        pattern = (r"argument `x`\. Expected inputs that are finite numbers: "
+                   r"1 of 8 samples hold NaN or infinite values, the first at "
+                   r"index 5\. Received: x=\[" + str(value) + r"\]")
+        for door in (
+            lambda: model.predict(bad, verbose=0),
+            lambda: model.predict_exits(bad),
+            lambda: model.predict_early_exit(bad, [0.5, 0.5]),
+            lambda: model.evaluate_early_exit(bad, y, [0.5, 0.5]),
+            lambda: model._get_runner().run(bad, None, None),
+        ):
+            with pytest.raises(ValueError, match=pattern):
+                door()
+    assert ran == []
+
+
+def test_evaluate_early_exit_checks_its_labels(model, monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    ran = []
+    monkeypatch.setattr(keras.Model, "predict", lambda *a, **k: ran.append(a))
+    x, y = toy_data(8)
+    for labels, message in [
+        (np.where(y == y[0], 12, y), r"in \[0, 4\).*Received: y=\[12\]"),
+        (np.where(y == y[0], -1, y), r"Received: y=\[-1\]"),
+        (np.full(8, 4), r"8 of 8 are outside"),
+        (np.full((8, 4), 0.25), r"one-hot rows"),
+    ]:
+        with pytest.raises(ValueError, match=r"argument `y`\. Expected "
+                           r"labels that are class ids.*" + message):
+            model.evaluate_early_exit(x, labels, [0.5, 0.5])
+    batches = tf.data.Dataset.from_tensor_slices((x, y + 4)).batch(4)
+    with pytest.raises(ValueError, match=r"argument `x`.*labels \(the second "
+                       r"item of its batches\)"):
+        model.evaluate_early_exit(batches, thresholds=[0.5, 0.5])
+    with pytest.raises(ValueError, match=r"argument `x`.*at least one sample"):
+        model.evaluate_early_exit(x[:0], y[:0], [0.5, 0.5])
+    assert ran == []

@@ -2,6 +2,7 @@
 from one label array, on one device or several replicas (the Keras
 conformance of training: early_exit_model_keras_test.py)."""
 
+import functools
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from keras_nachos import ClassMeansHead
 from keras_nachos import EarlyExitModel
+from keras_nachos.training import NachosLoss
 from tests.testing_utils import small_cnn
 from tests.testing_utils import toy_data
 
@@ -40,6 +42,75 @@ def test_fit_on_a_dataset_and_evaluate():
     model.fit(data, epochs=1, verbose=0)
     logs = model.evaluate(data, return_dict=True, verbose=0)
     assert {"exit_1_accuracy", "final_accuracy", "exit_1_loss"} <= set(logs)
+
+
+def _bad_data(x, y):
+    """`(changes to fit's good (x, y), the argument named, what is said)`:
+    one row per class of bad data."""
+    nan = x.copy()
+    nan[2, 3, 3, 0] = np.nan
+    return [
+        ({"y": np.where(y == 0, 12, y)}, "y", r"Received: y=\[12\]"),
+        ({"y": np.where(y == 0, -1, y)}, "y", r"Received: y=\[-1\]"),
+        ({"y": np.full_like(y, 4)}, "y", r"16 of 16 are outside"),
+        ({"y": y[:-1]}, "y", r"16 labels, one per sample"),
+        ({"x": nan}, "x", r"finite numbers: 1 of 16 samples"),
+        ({"x": x[:, :8]}, "x", r"shape \(n, 16, 16, 1\)"),
+        ({"x": x[:0], "y": y[:0]}, "x", r"at least one sample"),
+        ({"y": np.full((16, 4), 0.25)}, "y", r"one-hot rows"),
+        ({"validation_data": (x, np.where(y == 0, 12, y))}, "validation_data",
+         r"labels \(its second item\).*Received: validation_data=\[12\]"),
+        ({"validation_data": (nan, y)}, "validation_data", r"finite numbers"),
+    ]
+
+
+def test_fit_and_evaluate_check_their_data_before_any_work(monkeypatch):
+    x, y = toy_data(16)
+    model = EarlyExitModel.from_backbone(small_cnn(), ["p1"], 4)
+    model.compile(keras.optimizers.SGD(0.1))
+    before = model.get_weights()
+    evaluated = []
+    evaluate = keras.Model.evaluate
+    monkeypatch.setattr(keras.Model, "evaluate", functools.wraps(evaluate)(
+        lambda self, **kwargs: evaluated.append(kwargs)))
+    for change, argument, message in _bad_data(x, y):
+        data = dict({"x": x, "y": y}, **change)
+        pattern = f"argument `{argument}`. Expected .*{message}"
+        with pytest.raises(ValueError, match=pattern):
+            model.fit(**data, epochs=1, verbose=0)
+        if argument != "validation_data":
+            with pytest.raises(ValueError, match=pattern):
+                model.evaluate(data["x"], data["y"], verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # nothing trained
+    assert evaluated == []  # nothing evaluated
+
+
+def test_fit_labels_follow_the_compiled_loss(monkeypatch):
+    x, y = toy_data(8)
+    one_hot = np.eye(4)[y]
+    fitted = []
+    fit = keras.Model.fit
+    monkeypatch.setattr(keras.Model, "fit", functools.wraps(fit)(
+        lambda self, **kwargs: fitted.append(kwargs)))
+    model = EarlyExitModel.from_backbone(small_cnn(), ["p1"], 4)
+    model.compile("sgd")  # sparse: one-hot rows become class ids
+    assert model.label_format() == "class_ids"
+    model.fit(x, one_hot, validation_data=(x, one_hot), verbose=0)
+    np.testing.assert_array_equal(fitted[-1]["y"], y)
+    np.testing.assert_array_equal(fitted[-1]["validation_data"][1], y)
+    model.fit(x, y, verbose=0)
+    assert fitted[-1]["y"] is y
+    model.compile("sgd", loss="categorical_crossentropy")
+    assert model.label_format() == "one_hot"
+    model.fit(x, one_hot, verbose=0)
+    assert fitted[-1]["y"] is one_hot  # as Keras passes them to the loss
+    with pytest.raises(ValueError, match="argument `y`.*categorical loss"):
+        model.fit(x, y, verbose=0)
+    model.compile("sgd", loss=lambda a, b: keras.losses.mse(a, b))
+    assert model.label_format() is None  # unknown targets: passed on
+    model.fit(x, one_hot * 0.5, verbose=0)
+    assert NachosLoss.label_format == "class_ids"
 
 
 def test_combined_mode_trains_only_trained_heads(data_and_backbone):

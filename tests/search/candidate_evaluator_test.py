@@ -104,3 +104,28 @@ def test_candidate_training_leaves_no_traced_graph_behind():
     # The returned model trains again (its training step was traced already).
     history = model.fit(x, y, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][-1])
+
+
+def test_the_evaluator_checks_its_data_when_it_is_made():
+    space = tiny_space()  # (8, 8, 1) images, 3 classes
+    x, y = np.zeros((6, 8, 8, 1), "float32"), np.array([0, 1, 2, 0, 1, 2])
+    nan = x.copy()
+    nan[2, 1, 1, 0] = np.nan
+    for train, validation, argument, message in [
+        ((x[:, :4], y), (x, y), "train_data", r"shape \(n, 8, 8, 1\)"),
+        ((x, y), (x, y + 1), "validation_data",
+         r"class ids in \[0, 3\).*Received: validation_data=\[3\]"),
+        ((x, y - 1), (x, y), "train_data", r"Received: train_data=\[-1\]"),
+        ((x, y[:5]), (x, y), "train_data", "one label per sample"),
+        ((x, y), (nan, y), "validation_data", "finite numbers"),
+        ((x, y), (x[:0], y[:0]), "validation_data", "at least one sample"),
+        ((x, np.full((6, 3), 1 / 3)), (x, y), "train_data", "one-hot rows"),
+    ]:
+        with pytest.raises(ValueError, match=f"argument `{argument}`.*{message}"):
+            CandidateEvaluator(space, train, validation, 0.5, 1e9)
+    for options, argument in [({"epochs": 0}, "epochs"),
+                              ({"batch_size": 0}, "batch_size")]:
+        with pytest.raises(ValueError, match=f"argument `{argument}`"):
+            CandidateEvaluator(space, (x, y), (x, y), 0.5, 1e9, **options)
+    evaluator = CandidateEvaluator(space, (x, np.eye(3)[y]), (x, y), 0.5, 1e9)
+    np.testing.assert_array_equal(evaluator.train_data[1], y)

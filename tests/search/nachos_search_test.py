@@ -289,3 +289,54 @@ def test_floor_confidence_arguments_are_checked_before_any_training(tmp_path):
                        "gives 45"):
         tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
     assert not tuner.oracle.trials
+
+
+def test_search_checks_its_data_once_before_any_trial(tmp_path, monkeypatch):
+    # Before: each of these failed every trial (after training, or during),
+    # printed a traceback per trial and returned an empty front.
+    import numpy as np
+
+    evaluated = []
+    monkeypatch.setattr(CandidateEvaluator, "__call__",
+                        lambda self, values, callbacks=None: evaluated.append(1))
+    (x, y), (xv, yv) = data()
+    nan = xv.copy()
+    nan[3, 0, 0, 0] = np.nan
+    cases = [
+        ({"x": x[:, :8, :8]}, "x", r"inputs of shape \(n, 16, 16, 1\)"),
+        ({"validation_data": (xv[:, :8, :8], yv)}, "validation_data",
+         r"inputs \(the pair's first item\) of shape \(n, 16, 16, 1\)"),
+        ({"y": np.where(y == 0, 9, y)}, "y",
+         r"class ids in \[0, 4\) \(num_classes=4\).*Received: y=\[9\]"),
+        ({"validation_data": (xv, np.where(yv == 0, 12, yv))},
+         "validation_data", r"labels \(the pair's second item\).*"
+         r"Received: validation_data=\[12\]"),
+        ({"validation_data": (xv, np.where(yv == 0, -1, yv))},
+         "validation_data", r"Received: validation_data=\[-1\]"),
+        ({"validation_data": (xv, np.full_like(yv, 4))}, "validation_data",
+         r"64 of 64 are outside"),
+        ({"y": y[:-1]}, "y", r"128 labels, one per sample"),
+        ({"validation_data": (xv, yv[:-1])}, "validation_data",
+         r"one label per sample \(64\)"),
+        ({"validation_data": (nan, yv)}, "validation_data",
+         r"finite numbers: 1 of 64 samples"),
+        ({"y": np.full((128, 4), 0.25)}, "y", "one-hot rows"),
+        ({"x": x[:0], "y": y[:0]}, "x", "at least one sample"),
+        ({"epochs": 0}, "epochs", "a positive integer"),
+        ({"batch_size": 0}, "batch_size", "a positive integer"),
+    ]
+    tuner = make_tuner(tmp_path)
+    for change, argument, message in cases:
+        arguments = dict(x=x, y=y, validation_data=(xv, yv), verbose=0)
+        arguments.update(change)
+        with pytest.raises(ValueError, match=f"argument `{argument}`. "
+                           f"Expected .*{message}"):
+            tuner.search(**arguments)
+    assert evaluated == [] and tuner.oracle.trials == {}
+    assert not list((tmp_path / "search").glob("trial_*"))
+    # One-hot rows are the class ids they encode (no trial needed to see it).
+    monkeypatch.setattr(NachosSearch, "_run_trials", lambda self: None)
+    tuner.search(x, np.eye(4)[y], validation_data=(xv, np.eye(4)[yv]),
+                 verbose=0)
+    np.testing.assert_array_equal(tuner.evaluator.train_data[1], y)
+    np.testing.assert_array_equal(tuner.evaluator.validation_data[1], yv)

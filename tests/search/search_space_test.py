@@ -11,6 +11,7 @@ from keras_nachos.search import register_head
 from keras_nachos.search.blocks import register_block
 from keras_nachos.search.search_space import SearchSpace
 from tests.search.testing_utils import tiny_space
+from tests.testing_utils import NAN
 from tests.testing_utils import assert_invalid
 from tests.testing_utils import assert_round_trip
 
@@ -122,3 +123,54 @@ def test_search_space(kwargs, argument):
                "stage_widths": ((8,), (8,))}
     options.update(kwargs)
     assert_invalid(argument, SearchSpace, **options)
+
+
+def bad_values(space, values):
+    """One row per class of bad candidate values: `(values, what the error
+    says)`. `values` is a valid candidate of `tiny_space()`."""
+    return [
+        (dict(values, stage_1_dpeth=2), r"`stage_1_dpeth` is not one of them; "
+         r"did you mean `stage_1_depth`\?.*Received: values=\{'stage_1_dpeth': 2\}"),
+        (dict(values, dropout=0.1), r"`dropout` is not one of them"),
+        (dict(values, stage_1_depth=9), r"`stage_1_depth` one of \[1, 2\]\. "
+         r"Received: values=\{'stage_1_depth': 9\}"),
+        (dict(values, stage_1_depth=2.0), r"`stage_1_depth` one of \[1, 2\]"),
+        (dict(values, stage_1_depth=True), r"`stage_1_depth` one of \[1, 2\]"),
+        (dict(values, stage_2_kernel="3"), r"`stage_2_kernel` one of \[3, 5\]"),
+        (dict(values, stage_2_width=4), r"`stage_2_width` one of \[8\]"),
+        (dict(values, exit_1=1), r"`exit_1` True or False"),
+        (dict(values, exit_2_head="sdn"),
+         r"`exit_2_head` one of \['global_pool', 'conv'\]"),
+        ({k: v for k, v in values.items() if k != "stage_3_expansion"},
+         r"`stage_3_expansion` one of \[2, 3\] missing"),
+        (dict(values, resolution=8), r"`resolution` is not one of them"),
+    ]
+
+
+def test_decoding_checks_every_key_and_value_before_building(monkeypatch):
+    # Before: a misspelt key was ignored, a missing one a KeyError, a float
+    # depth a raw TypeError.
+    space = tiny_space()
+    values = space.repair(space.random_values(seed=3))
+    layers = []
+    monkeypatch.setattr(keras.layers, "Conv2D", lambda *a, **k: layers.append(a))
+    for candidate, message in bad_values(space, values):
+        for decode in (space.build, space.check_values):
+            with pytest.raises(ValueError, match=r"argument `values`\. "
+                               r"Expected .*" + message):
+                decode(candidate)
+    assert layers == []  # nothing was built
+    with pytest.raises(TypeError, match="argument `values`"):
+        space.build([("stage_1_depth", 1)])
+    assert space.check_values(values) == values
+    assert space.check_values(dict(values, **{"tuner/epochs": 2}))
+    genes = tiny_space(threshold_mode="genes")
+    values = genes.repair(dict(genes.random_values(seed=2), exit_1=True))
+    for threshold in (1.5, -0.1, NAN, "0.5", True):
+        with pytest.raises(ValueError, match=r"`exit_1_threshold` a float in "
+                           r"\[0, 1\]"):
+            genes.check_values(dict(values, exit_1_threshold=threshold))
+    with pytest.raises(ValueError, match="`exit_1_threshold` a float in "
+                       r"\[0, 1\] missing"):
+        genes.check_values({k: v for k, v in values.items()
+                            if k != "exit_1_threshold"})

@@ -43,3 +43,36 @@ def test_fit_class_means_errors(shared_data_and_backbone):
         model.fit_class_means(x, y[:10])
     with pytest.raises(ValueError, match="every class"):
         model.fit_class_means(x[y < 3], y[y < 3])
+
+
+def test_fit_class_means_checks_the_data_before_any_work(shared_data_and_backbone):
+    import tensorflow as tf
+
+    x, y, backbone = shared_data_and_backbone
+    model = EarlyExitModel.from_backbone(backbone, ["p1"], 4, head="class_means")
+    nan = x.copy()
+    nan[7, 0, 0, 0] = np.nan
+    means = model.heads[0].means.numpy().copy()
+    cases = [
+        (x, np.where(y == 0, 12, y), "y", r"Received: y=\[12\]"),
+        (x, np.where(y == 0, -1, y), "y", r"Received: y=\[-1\]"),
+        (x, np.full_like(y, 4), "y", r"160 of 160 are outside"),
+        (x, np.full((len(y), 4), 0.25), "y", "one-hot rows"),
+        (nan, y, "x", r"finite numbers: 1 of 160 samples.*index 7"),
+        (x[:, :8], y, "x", r"shape \(n, 16, 16, 1\)"),
+        (x[:0], y[:0], "x", "at least one sample"),
+        (tf.data.Dataset.from_tensor_slices((x, y + 4)).batch(64), None, "x",
+         r"labels \(the second item of its batches\).*Received: x=\[4"),
+        (tf.data.Dataset.from_tensor_slices((nan, y)).batch(64), None, "x",
+         r"inputs \(the first item of its batches\) that are finite"),
+    ]
+    for inputs, labels, argument, message in cases:
+        with pytest.raises(ValueError, match=f"argument `{argument}`.*{message}"):
+            model.fit_class_means(inputs, labels)
+    assert float(model.heads[0].fitted.numpy()) == 0.0  # nothing fitted
+    np.testing.assert_array_equal(model.heads[0].means.numpy(), means)
+    # One-hot rows are the class ids they encode.
+    model.fit_class_means(x, np.eye(4)[y])
+    one_hot_means = model.heads[0].means.numpy().copy()
+    model.fit_class_means(x, y)
+    np.testing.assert_array_equal(model.heads[0].means.numpy(), one_hot_means)

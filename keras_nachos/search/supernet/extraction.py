@@ -22,6 +22,7 @@ def inherit_weights(pairs, backbone):
                 f"The candidate has no layer `{name}` for the supernet's "
                 f"layer of that name."
             )
+    copies = []  # every weight checked before the first is assigned
     for layer in backbone.layers:
         if not layer.weights:
             continue
@@ -34,8 +35,24 @@ def inherit_weights(pairs, backbone):
         # A depthwise kernel keeps its centre, every other weight its first
         # entries (the elastic layers' masks).
         centre = isinstance(source, ElasticDepthwiseConv2D)
+        if len(layer.weights) != len(source.weights):
+            raise ValueError(
+                f"The candidate's layer `{layer.name}` has "
+                f"{len(layer.weights)} weights, the supernet's "
+                f"{len(source.weights)}: the model is not the candidate's."
+            )
         for target, weight in zip(layer.weights, source.weights):
-            target.assign(inherit(weight, tuple(target.shape), centre))
+            value = inherit(weight, tuple(target.shape), centre)
+            if value.shape != tuple(target.shape):
+                raise ValueError(
+                    f"The candidate's weight `{target.path}` has shape "
+                    f"{tuple(target.shape)}, larger than the supernet's "
+                    f"{tuple(weight.shape)}: the model is not the "
+                    "candidate's (`space.build(values)`)."
+                )
+            copies.append((target, value))
+    for target, value in copies:
+        target.assign(value)
 
 
 def inherit(weight, shape, centre=False):

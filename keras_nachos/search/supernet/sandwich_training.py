@@ -1,9 +1,12 @@
 """The supernet's training: the sandwich rule with in-place distillation."""
 
+import inspect
+
 import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_nachos.data_utils import check_fit_arguments
 from keras_nachos.errors import invalid_value
 
 _METRICS = ("loss", "largest_accuracy", "smallest_accuracy")
@@ -21,10 +24,41 @@ class SandwichTraining:
     metrics are the loss and the largest and the smallest subnets'
     accuracies.
 
+    `fit` and `evaluate` check their data first, against the space: finite
+    images of its input shape, labels that are class ids in
+    `[0, num_classes)` (one-hot rows are converted), one per image
+    (`data_utils.check_fit_arguments`; a dataset by its element spec).
+
     The class it is mixed into provides `_forward(x, encoding, head_keys,
-    training, update)`, `heads`, `position_heads`, `num_random`,
+    training, update)`, `space`, `heads`, `position_heads`, `num_random`,
     `distillation`, `_subnets` (a `SubnetEncoding`) and `_seed_generator`.
     """
+
+    def _check_fit_data(self, arguments):
+        check_fit_arguments(
+            arguments, (None,) + tuple(self.space.input_shape),
+            self.space.num_classes, "class_ids",
+        )
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, its data checked first (see the class)."""
+        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
+        arguments = bound.arguments
+        self._check_fit_data(arguments)
+        arguments.pop("self")
+        return super().fit(**arguments)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, its data checked first (see the class)."""
+        bound = inspect.signature(keras.Model.evaluate).bind(
+            self, *args, **kwargs
+        )
+        arguments = bound.arguments
+        extra = arguments.pop("kwargs", {})
+        if not extra.get("_use_cached_eval_dataset"):
+            self._check_fit_data(arguments)  # (`fit`'s were checked)
+        arguments.pop("self")
+        return super().evaluate(**arguments, **extra)
 
     def compile(self, optimizer="adam", **kwargs):
         """Configures training; `optimizer` and `keras.Model.compile`'s other

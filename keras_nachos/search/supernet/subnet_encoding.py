@@ -4,7 +4,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_nachos.errors import invalid_value
 
 
 class SubnetEncoding:
@@ -78,15 +77,6 @@ class SubnetEncoding:
         return ops.stack(parts)
 
     def candidate(self, values):
-        """`values` repaired, refused when a choice is not the space's."""
-        values = self.space.repair(dict(values))
-        for p in self.space.hyperparameters().space:
-            choices = getattr(p, "values", None)
-            if choices is None:
-                continue
-            if p.name in values and values[p.name] not in list(choices):
-                raise invalid_value(
-                    "values", f"`{p.name}` among {list(choices)}",
-                    values[p.name],
-                )
-        return values
+        """`values` checked (`SearchSpace.check_values`: known keys, values
+        among the space's choices, of their types) and repaired."""
+        return self.space.repair(self.space.check_values(values))

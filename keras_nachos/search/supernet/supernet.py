@@ -12,6 +12,7 @@ from keras import ops
 from keras_nachos.checks import check_bool
 from keras_nachos.checks import check_int
 from keras_nachos.data_utils import check_batch_size
+from keras_nachos.data_utils import check_inputs
 from keras_nachos.errors import invalid_type
 from keras_nachos.errors import invalid_value
 from keras_nachos.models import EarlyExitModel
@@ -244,6 +245,17 @@ class Supernet(SandwichTraining, keras.Model):
         ]
 
     # === Subnet evaluation and extraction ===
+    def _images(self, x, argument="x"):
+        """`x` as float32 images, checked: finite, of the space's input
+        shape, at least one (`data_utils.check_inputs`)."""
+        check_inputs(x, (None,) + tuple(self.space.input_shape), argument,
+                     "images")
+        x = np.asarray(x, "float32")
+        if x.shape[0] == 0:
+            raise invalid_value(argument, "images of at least one sample",
+                                x.shape)
+        return x
+
     def reestimate_batch_norm(self, values, x, batch_size=256, max_samples=2000):
         """Sets the batch-norm statistics to those of the subnet `values`.
 
@@ -265,12 +277,7 @@ class Supernet(SandwichTraining, keras.Model):
         values = self._subnets.candidate(values)
         check_batch_size(batch_size)
         max_samples = check_int("max_samples", max_samples, min_value=1)
-        x = np.asarray(x, "float32")
-        if x.ndim != 4 or x.shape[0] == 0:
-            raise invalid_value(
-                "x", "a non-empty array of images (N, H, W, C)", x.shape
-            )
-        x = x[:max_samples]
+        x = self._images(x)[:max_samples]
         encoding = ops.convert_to_tensor(self.encode(values))
         reestimate_batch_norm(self, encoding, x, batch_size)
         return len(x)
@@ -286,6 +293,7 @@ class Supernet(SandwichTraining, keras.Model):
         """
         values = self._subnets.candidate(values)
         check_batch_size(batch_size)
+        x = self._images(x)
         keys = tuple(self.subnet_head_keys(values))
         function = self._functions.infer.get(keys)
         if function is None:
@@ -296,7 +304,6 @@ class Supernet(SandwichTraining, keras.Model):
                 infer, input_signature=self._signature()
             )
         encoding = ops.convert_to_tensor(self.encode(values))
-        x = np.asarray(x, "float32")
         outputs = [[] for _ in range(len(keys) + 1)]
         for start in range(0, len(x), batch_size):
             batch = x[start:start + batch_size]
@@ -314,7 +321,11 @@ class Supernet(SandwichTraining, keras.Model):
         statistics included.
 
         Args:
-            values: Dict, the candidate's search-space values.
+            values: Dict, the candidate's search-space values: the keys of
+                `space.decisions()`, each with one of its values (checked
+                before any work: an unknown or misspelt key, a value of
+                another type or outside the space raises a `ValueError`
+                naming the key and what it allows).
             x: Optional training images: when given, the subnet's batch-norm
                 statistics are re-estimated on them first
                 (`reestimate_batch_norm`); otherwise the current ones are
@@ -328,11 +339,12 @@ class Supernet(SandwichTraining, keras.Model):
             An uncompiled `EarlyExitModel`.
         """
         values = self._subnets.candidate(values)
-        if model is not None and not isinstance(model, EarlyExitModel):
-            raise invalid_type(
-                "model", "an EarlyExitModel built by `space.build(values)`",
-                model,
-            )
+        if x is not None:
+            check_batch_size(batch_size)
+            check_int("max_samples", max_samples, min_value=1)
+            x = self._images(x)
+        if model is not None:
+            self._check_built(model, values)
         if x is not None:
             self.reestimate_batch_norm(
                 values, x, batch_size=batch_size, max_samples=max_samples
@@ -343,6 +355,24 @@ class Supernet(SandwichTraining, keras.Model):
         for head, key in zip(model.heads, self.subnet_head_keys(values)):
             inherit_head(head, self.heads[key])
         return model
+
+    def _check_built(self, model, values):
+        """Raises unless `model` is `space.build(values)`'s network."""
+        expected = "an EarlyExitModel built by `space.build(values)`"
+        if not isinstance(model, EarlyExitModel):
+            raise invalid_type("model", expected, model)
+        points = [
+            f"stage{s}_out" for s in self.space.exit_positions
+            if values.get(f"exit_{s}")
+        ]
+        if list(model.exit_points) != points or tuple(
+                model.inputs[0].shape[1:]) != tuple(self.space.input_shape):
+            raise invalid_value(
+                "model", f"{expected} (exits at {points}, input shape "
+                f"{tuple(self.space.input_shape)})",
+                f"a model with exits at {list(model.exit_points)} and input "
+                f"shape {tuple(model.inputs[0].shape[1:])}",
+            )
 
     def _inherited_layers(self, values):
         """`(candidate layer name, supernet layer)` for every layer with

@@ -3,6 +3,7 @@ rule trains the largest and the smallest subnets; fit reports their metrics,
 on validation data too; the supernet's losses cannot be replaced."""
 
 import numpy as np
+import pytest
 
 from keras_nachos.search import Supernet
 from tests.search.supernet.testing_utils import elastic_space
@@ -43,3 +44,39 @@ def test_the_supernets_losses_are_its_own(trained):
     assert [m.name for m in supernet.metrics] == [
         "loss", "largest_accuracy", "smallest_accuracy"
     ]
+
+
+def test_fit_and_evaluate_check_the_data_against_the_space(trained,
+                                                           monkeypatch):
+    import functools
+
+    import keras
+
+    _, supernet, x, y, _ = trained
+    ran = []
+    for name in ("fit", "evaluate"):
+        original = getattr(keras.Model, name)
+        monkeypatch.setattr(keras.Model, name, functools.wraps(original)(
+            lambda self, **kwargs: ran.append(kwargs)))
+    nan = x.copy()
+    nan[4, 1, 1, 0] = np.inf
+    for change, argument, message in [
+        ({"y": np.where(y == 0, 3, y)}, "y",
+         r"class ids in \[0, 3\).*Received: y=\[3\]"),
+        ({"y": np.where(y == 0, -1, y)}, "y", r"Received: y=\[-1\]"),
+        ({"y": y[:-1]}, "y", "96 labels, one per sample"),
+        ({"x": nan}, "x", "finite numbers: 1 of 96 samples"),
+        ({"x": x[:, :6]}, "x", r"shape \(n, 8, 8, 1\)"),
+        ({"y": np.full((96, 3), 1 / 3)}, "y", "one-hot rows"),
+    ]:
+        data = dict({"x": x, "y": y}, **change)
+        for door in (supernet.fit, supernet.evaluate):
+            with pytest.raises(ValueError, match=f"argument `{argument}`. "
+                               f"Expected .*{message}"):
+                door(data["x"], data["y"], verbose=0)
+    with pytest.raises(ValueError, match=r"argument `validation_data`.*"
+                       r"Received: validation_data=\[5\]"):
+        supernet.fit(x, y, validation_data=(x, np.where(y == 0, 5, y)))
+    assert ran == []
+    supernet.fit(x, np.eye(3)[y], verbose=0)
+    np.testing.assert_array_equal(ran[-1]["y"], y)  # one-hot rows: class ids

@@ -141,3 +141,49 @@ def test_a_file_of_another_model_is_not_a_supernet(tmp_path):
     assert_invalid("supernet", load_supernet, path)
     with pytest.raises(ValueError, match="holds a Sequential"):
         load_supernet(path)
+
+
+def test_extract_checks_values_images_and_model_before_any_tensor_work(
+        trained):
+    # Before: a KeyError, a raw TypeError or a tf.function binding error,
+    # and a misspelt key was ignored.
+    space, supernet, x, _, _ = trained
+    values = candidates(space, supernet)[2]
+    built = space.build(values)
+    weights = [w.copy() for w in built.get_weights()]
+    statistics = [w.copy() for w in supernet.get_weights()]
+    nan = x[:8].copy()
+    nan[2, 0, 0, 0] = np.nan
+    other = dict(values, exit_1=not values["exit_1"], exit_2=True)
+    cases = [
+        ((dict(values, stage_2_wdith=16),), {}, "values",
+         r"`stage_2_wdith` is not one of them; did you mean `stage_2_width`"),
+        ((dict(values, stage_1_kernel=4),), {}, "values",
+         r"`stage_1_kernel` one of \[3, 5\]\. Received: values=\{'stage_1_kernel': 4\}"),
+        ((dict(values, stage_1_depth=1.0),), {}, "values",
+         r"`stage_1_depth` one of \[1, 2\]"),
+        ((dict(values, exit_1_head=3),), {}, "values",
+         r"`exit_1_head` one of \['global_pool', 'sdn', 'conv'\]"),
+        (({k: v for k, v in values.items() if k != "stage_2_depth"},), {},
+         "values", r"`stage_2_depth` one of \[1, 2\] missing"),
+        ((values,), {"x": x[:8, :4]}, "x", r"images of shape \(n, 8, 8, 1\)"),
+        ((values,), {"x": nan}, "x", r"finite numbers: 1 of 8 samples"),
+        ((values,), {"x": x[:8], "batch_size": 0}, "batch_size", "positive"),
+        ((values,), {"model": space.build(space.repair(other))}, "model",
+         r"exits at"),
+    ]
+    for args, kwargs, argument, message in cases:
+        with pytest.raises(ValueError, match=f"argument `{argument}`. "
+                           f"Expected .*{message}"):
+            supernet.extract(*args, model=kwargs.pop("model", built), **kwargs)
+    with pytest.raises(TypeError, match="argument `values`"):
+        supernet.extract(list(values.items()))
+    for a, b in zip(weights, built.get_weights()):
+        np.testing.assert_array_equal(a, b)  # nothing copied into the model
+    for a, b in zip(statistics, supernet.get_weights()):
+        np.testing.assert_array_equal(a, b)  # nor any statistics re-estimated
+    for door in (supernet.predict_subnet, supernet.reestimate_batch_norm):
+        with pytest.raises(ValueError, match=r"argument `x`.*finite"):
+            door(values, nan)
+        with pytest.raises(ValueError, match=r"argument `values`.*`stage_1_dpeth`"):
+            door(dict(values, stage_1_dpeth=1), x[:8])
