@@ -15,13 +15,12 @@ def test_check_finite_counts_nan_and_infinite_values():
     check_finite(np.array([True]), "x")
     x = np.zeros((2, 3), "float32")
     x[0, 0], x[1, 1], x[1, 2] = np.nan, np.inf, -np.inf
-    with pytest.raises(ValueError, match=r"argument `images`. Expected finite "
-                       r"values \(no NaN or infinity\). Received: "
-                       r"images='an array of shape \(2, 3\) with 1 NaN and 2 "
-                       "infinite values'"):
+    with pytest.raises(ValueError, match=r"argument `images`. Expected inputs "
+                       r"that are finite numbers: 2 of 2 samples hold NaN or "
+                       r"infinite values, the first at index 0"):
         check_finite(x, "images")
-    with pytest.raises(ValueError, match="1 NaN and 0 infinite"):
-        check_finite(np.array([1 + 1j, complex(np.nan, 0)]), "x")
+    with pytest.raises(ValueError, match="1 of 2 samples hold NaN"):
+        check_finite(np.array([[1.0], [np.nan]]), "x")
 
 
 @pytest.mark.parametrize("x", [
