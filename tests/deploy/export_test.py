@@ -143,10 +143,12 @@ def _bad_representative(x):
     nan[3, 2, 2, 0] = np.nan
     inf[0] = np.inf
     return [
-        (nan, "with 1 NaN and 0 infinite values"),
-        (inf, "with 0 NaN and 256 infinite values"),
+        (nan, "1 of 8 samples hold NaN or infinite values, the first at "
+         "index 3"),
+        (inf, "1 of 8 samples hold NaN or infinite values, the first at "
+         "index 0"),
         (tf.data.Dataset.from_tensor_slices((nan, np.zeros(8))).batch(4),
-         "1 NaN"),
+         "hold NaN or infinite values"),
         (x[:0], "a non-empty array of inputs"),
         (x[..., :0], "numeric inputs of shape"),
         (np.full((2, 16, 16, 1), "a"), "numeric inputs of shape"),
