@@ -22,6 +22,17 @@ import numbers
 import os
 
 
+def nearest_existing(path):
+    """`path`, or its nearest ancestor that exists (where a path that is
+    not there yet would be created: the export and `--out` checks)."""
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
 # ----------------------------------------------------------------------
 # Keras' wording. The names of the command line (flags, `--population`)
 # show a value as it is typed; the library's keywords show its repr, as

@@ -14,6 +14,7 @@ import os
 
 from keras_nachos_cli import config as config_module
 from keras_nachos_cli.checks import flag
+from keras_nachos_cli.checks import nearest_existing
 from keras_nachos_cli.presets import PRESETS
 
 
@@ -282,15 +283,6 @@ def check_installed(flag, packages, extra):
         )
 
 
-def _nearest_existing(path):
-    while not os.path.lexists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
 def check_output_path(name, path, folder):
     """Checks where an export goes, before anything is written: `path` (a
     folder if `folder`, else a file) is no existing entry of the other kind,
@@ -301,7 +293,7 @@ def check_output_path(name, path, folder):
         other = "file" if folder else "folder"
         raise _invalid(name, f"a {kind} path (an existing {other} is in the "
                        "way: choose another path, or remove it)", path)
-    existing = _nearest_existing(path if folder else os.path.dirname(path))
+    existing = nearest_existing(path if folder else os.path.dirname(path))
     if not os.path.isdir(existing):
         raise _invalid(name, f"a path in a folder ({existing} is a file)", path)
     if not os.access(existing, os.W_OK | os.X_OK):

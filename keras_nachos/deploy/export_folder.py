@@ -25,18 +25,9 @@ import shutil
 from keras_nachos.deploy.manifest import MANIFEST
 from keras_nachos.deploy.specs import is_plain_file_name
 from keras_nachos.errors import invalid_value
+from keras_nachos_cli.checks import nearest_existing
 
 PARTIAL = ".partial"
-
-
-def _nearest_existing(path):
-    """`path`, or its nearest ancestor that exists."""
-    while not os.path.lexists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
 
 
 def check_export_target(directory, argument="directory"):
@@ -55,7 +46,7 @@ def check_export_target(directory, argument="directory"):
     if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
         raise invalid_value(argument, "a folder path", directory)
     path = os.path.abspath(os.fspath(directory))
-    existing = _nearest_existing(path)
+    existing = nearest_existing(path)
     if not os.path.isdir(existing):
         what = "names" if existing == path else f"is under {existing}, which is"
         raise invalid_value(
@@ -101,7 +92,7 @@ def staged_export(directory):
     """
     target = check_export_target(directory)
     existed = os.path.isdir(target)
-    parent = target if existed else _nearest_existing(target)
+    parent = target if existed else nearest_existing(target)
     staging = _new_folder(parent, os.path.basename(target) or "export")
     try:
         yield staging
